@@ -1,0 +1,132 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Decode chosen fields of a FIX message straight into Python values, like
+msgspec decodes into a Struct: the field types come from the dictionary.
+
+Bounds: ``kinds``/``tags`` hold ``n`` entries; field indexes come from
+``Message.find``, which only returns indexes below ``nfields``.
+"""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from cpython.ref cimport Py_INCREF
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
+
+from fastcore._types cimport PX_DIGITS, QTY_DIGITS
+from fastcore.codec.fix44 cimport *
+from fastcore.codec.values cimport *
+from fastcore.codec.parser cimport Message, P_OK, DEFAULT_MAX_BODY_LENGTH
+
+from fastcore.errors import FieldValueError
+
+cdef enum:
+    K_STR = 0
+    K_INT = 1
+    K_QTY = 2
+    K_PRICE = 3
+    K_TIME = 4
+    K_BOOL = 5
+    K_BYTES = 6
+
+KINDS = {"str": K_STR, "int": K_INT, "qty": K_QTY, "price": K_PRICE,
+         "time": K_TIME, "bool": K_BOOL, "bytes": K_BYTES}
+
+
+cdef int kind_of(int tag):
+    cdef int t = fc_slots[slot_of(tag)].type
+    if t == T_INT or t == T_LENGTH or t == T_SEQNUM or t == T_NUMINGROUP \
+            or t == T_TAGNUM or t == T_DAYOFMONTH:
+        return K_INT
+    if t == T_QTY:
+        return K_QTY
+    if t >= T_FLOAT and t <= T_PERCENTAGE:
+        return K_PRICE
+    if t == T_UTCTIMESTAMP:
+        return K_TIME
+    if t == T_BOOLEAN:
+        return K_BOOL
+    if t == T_DATA:
+        return K_BYTES
+    return K_STR
+
+
+cdef class Decoder:
+    """Parse a message and return the values of ``tags`` as a tuple.
+
+    Each tag converts by its FIX type: strings and chars to str, integers to
+    int, Qty to int fixed point (QTY_DIGITS), Price/Amt/Float to int fixed
+    point (PX_DIGITS), UTCTimestamp to int nanoseconds, Boolean to bool. A
+    ``kinds`` mapping overrides it per tag ("str", "int", "qty", "price",
+    "time", "bool", "bytes"). Missing fields decode as None.
+    """
+    cdef Message msg
+    cdef int n
+    cdef int* tags
+    cdef int* kinds
+    cdef readonly tuple fields
+
+    def __cinit__(self, tags, kinds=None, *, Py_ssize_t max_body_length=DEFAULT_MAX_BODY_LENGTH):
+        tags = tuple(int(t) for t in tags)
+        kinds = dict(kinds or {})
+        self.fields = tags
+        self.n = len(tags)
+        self.tags = <int*>malloc(max(self.n, 1) * sizeof(int))
+        self.kinds = <int*>malloc(max(self.n, 1) * sizeof(int))
+        if self.tags == NULL or self.kinds == NULL:
+            raise MemoryError()
+        for i, tag in enumerate(tags):
+            self.tags[i] = tag
+            self.kinds[i] = KINDS[kinds[tag]] if tag in kinds else kind_of(tag)
+        self.msg = Message.__new__(Message)
+        self.msg.max_body_length = max_body_length
+
+    def __dealloc__(self):
+        free(self.tags)
+        free(self.kinds)
+
+    cpdef tuple decode(self, bytes data):
+        """The values of the decoder's tags in one message; raises like
+        :func:`fastcore.codec.parse` on a message that does not parse."""
+        cdef Message m = self.msg
+        cdef Py_ssize_t used
+        cdef tuple out
+        cdef int i, f, rc
+        cdef int64_t v
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef object value
+        m.owner = data
+        if m.parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), &used) != P_OK:
+            m._raise()
+        out = PyTuple_New(self.n)
+        for i in range(self.n):
+            f = m.find(self.tags[i])
+            if f < 0:
+                value = None
+            else:
+                p = m.buf + m.views[f].off
+                n = m.views[f].len
+                rc = self.kinds[i]
+                if rc == K_STR:
+                    value = PyUnicode_DecodeLatin1(p, n, NULL)
+                elif rc == K_BYTES:
+                    value = PyBytes_FromStringAndSize(p, n)
+                elif rc == K_BOOL:
+                    value = p[0] == b'Y'
+                else:
+                    if rc == K_INT:
+                        rc = read_int(p, n, &v)
+                    elif rc == K_QTY:
+                        rc = read_fixed(p, n, QTY_DIGITS, &v)
+                    elif rc == K_PRICE:
+                        rc = read_fixed(p, n, PX_DIGITS, &v)
+                    else:
+                        rc = read_timestamp(p, n, &v)
+                    if rc != V_OK:
+                        raise FieldValueError(self.tags[i], "a value of its type",
+                                              PyBytes_FromStringAndSize(p, n))
+                    value = v
+            Py_INCREF(value)
+            PyTuple_SET_ITEM(out, i, value)
+        return out

@@ -1,0 +1,896 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""FIX 4.4 framing, validation and zero-copy field access.
+
+Bounds: every index into ``fields``, ``groups`` and ``entries`` is below the
+matching count, which ``_grow`` keeps below capacity; every buffer read is
+inside ``[0, n)`` of the buffer given (tests/test_codec_fuzz.py throws random
+truncations and corruptions at it).
+"""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeLatin1
+from cpython.array cimport array, resize
+from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
+from libc.stdlib cimport malloc, realloc, free, calloc
+from libc.string cimport memchr, memcmp, memset
+
+from fastcore._types cimport PX_DIGITS, QTY_DIGITS
+from fastcore.codec.fix44 cimport *
+from fastcore.codec.values cimport *
+
+from array import array as _pyarray
+
+from fastcore.errors import (
+    FieldNotFound, FieldValueError, GarbledMessage, IncompleteMessage, InvalidMessage,
+)
+
+cdef extern from "string.h" nogil:
+    void* memmem(const void* haystack, size_t hn, const void* needle, size_t nn)
+
+cdef enum:
+    SOH = 1
+
+REJECT_REASONS = {
+    0: "Invalid tag number",
+    1: "Required tag missing",
+    2: "Tag not defined for this message type",
+    3: "Undefined Tag",
+    4: "Tag specified without a value",
+    5: "Value is incorrect (out of range) for this tag",
+    6: "Incorrect data format for value",
+    7: "Decryption problem",
+    8: "Signature problem",
+    9: "CompID problem",
+    10: "SendingTime accuracy problem",
+    11: "Invalid MsgType",
+    12: "XML Validation error",
+    13: "Tag appears more than once",
+    14: "Tag specified out of required order",
+    15: "Repeating group fields out of order",
+    16: "Incorrect NumInGroup count for repeating group",
+    17: "Non data value includes field delimiter (SOH character)",
+    99: "Other",
+}
+
+GARBLE_REASONS = {
+    G_NO_BEGIN: "no 8=FIX BeginString at the start of the message",
+    G_BODY_LENGTH: "BodyLength (9) missing or does not end at the CheckSum (10)",
+    G_CHECKSUM: "CheckSum (10) does not match the message",
+    G_TOO_LONG: "BodyLength (9) above the configured maximum",
+}
+
+cdef object _MISSING = object()
+
+
+cdef inline bint is_decimal(const char* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i = 0
+    cdef bint dot = False, digit = False
+    if n > 0 and (p[0] == b'-' or p[0] == b'+'):
+        i = 1
+    while i < n:
+        if p[i] == b'.':
+            if dot:
+                return False
+            dot = True
+        elif <unsigned char>(p[i] - 48) > 9:
+            return False
+        else:
+            digit = True
+        i += 1
+    return digit
+
+
+cdef inline bint in_enum(int enum_id, const char* p, Py_ssize_t n, bint multi) noexcept nogil:
+    cdef const fc_enum_info* e = &fc_enums[enum_id]
+    cdef unsigned char c
+    cdef int i
+    cdef Py_ssize_t k, start
+    cdef const char* s
+    if e.first < 0:
+        if n != 1:
+            return False
+        c = <unsigned char>p[0]
+        if c < 64:
+            return (e.lo >> c) & 1
+        if c < 128:
+            return (e.hi >> (c - 64)) & 1
+        return False
+    if multi:                       # space-separated values, each in the enum
+        start = 0
+        k = 0
+        while k <= n:
+            if k == n or p[k] == b' ':
+                if k == start or not in_enum(enum_id, p + start, k - start, False):
+                    return False
+                start = k + 1
+            k += 1
+        return True
+    for i in range(e.first, e.first + e.count):
+        s = fc_enum_strings[i]
+        if memcmp(s, p, n) == 0 and s[n] == 0:
+            return True
+    return False
+
+
+cdef inline int check_value(int slot, const char* p, Py_ssize_t n) noexcept nogil:
+    """SRR_* of a field value against its dictionary type, or -1 when valid."""
+    cdef const fc_slot_info* s = &fc_slots[slot]
+    cdef int t = s.type
+    cdef int64_t v
+    cdef int rc
+    if t == T_STRING or t == T_DATA:
+        pass
+    elif t == T_INT or t == T_LENGTH or t == T_SEQNUM or t == T_NUMINGROUP \
+            or t == T_TAGNUM or t == T_DAYOFMONTH:
+        rc = read_int(p, n, &v)
+        if rc != V_OK or (t != T_INT and v < 0):
+            return SRR_DATA_FORMAT
+    elif t == T_CHAR:
+        if n != 1:
+            return SRR_DATA_FORMAT
+    elif t == T_BOOLEAN:
+        if n != 1 or (p[0] != b'Y' and p[0] != b'N'):
+            return SRR_DATA_FORMAT
+    elif t >= T_FLOAT and t <= T_PERCENTAGE:
+        if not is_decimal(p, n):
+            return SRR_DATA_FORMAT
+    elif t == T_UTCTIMESTAMP:
+        if read_timestamp(p, n, &v) != V_OK:
+            return SRR_DATA_FORMAT
+    elif t == T_UTCTIMEONLY:
+        if read_time_of_day(p, n, &v) != V_OK:
+            return SRR_DATA_FORMAT
+    elif t == T_UTCDATEONLY or t == T_LOCALMKTDATE:
+        if read_date(p, n, &v) != V_OK:
+            return SRR_DATA_FORMAT
+    elif t == T_MONTHYEAR:
+        if not (n == 6 or n == 8) or read_date(p, 6, &v) == V_OK:
+            pass
+        for rc in range(6):
+            if <unsigned char>(p[rc] - 48) > 9:
+                return SRR_DATA_FORMAT
+        if n == 8 and not ((p[6] == b'w' and <unsigned char>(p[7] - 48) <= 9) or
+                           (<unsigned char>(p[6] - 48) <= 9 and <unsigned char>(p[7] - 48) <= 9)):
+            return SRR_DATA_FORMAT
+    if s.flags & F_ENUM and not in_enum(s.enum_id, p, n, t == T_MULTIPLEVALUESTRING):
+        return SRR_VALUE_INCORRECT
+    return -1
+
+
+cdef inline bint is_member(int gid, int tag) noexcept nogil:
+    cdef const fc_group_info* g = &fc_groups[gid]
+    cdef int lo = g.first, hi = g.first + g.n - 1, mid
+    while lo <= hi:                 # members are sorted
+        mid = (lo + hi) >> 1
+        if fc_group_members[mid] == tag:
+            return True
+        if fc_group_members[mid] < tag:
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    return False
+
+
+cdef class FieldView:
+    """Typed, zero-copy getters over the fields of a message or group entry.
+
+    Every getter takes a tag and an optional default; without a default a
+    missing tag raises :class:`~fastcore.errors.FieldNotFound`, a value that
+    does not convert raises :class:`~fastcore.errors.FieldValueError`.
+    """
+
+    cdef int locate(self, int tag) noexcept:
+        return -1
+
+    cdef int require(self, int tag) except -1:
+        cdef int i = self.locate(tag)
+        if i < 0:
+            raise FieldNotFound(tag)
+        return i
+
+    cdef const char* _value(self, int i) noexcept:
+        return self.msg.buf + self.msg.views[i].off
+
+    def __contains__(self, int tag):
+        return self.locate(tag) >= 0
+
+    def __getitem__(self, int tag):
+        """The raw value of ``tag`` as bytes."""
+        cdef int i = self.require(tag)
+        return PyBytes_FromStringAndSize(self._value(i), self.msg.views[i].len)
+
+    def get(self, int tag, default=None):
+        """The raw value of ``tag`` as bytes, or ``default``."""
+        cdef int i = self.locate(tag)
+        if i < 0:
+            return default
+        return PyBytes_FromStringAndSize(self._value(i), self.msg.views[i].len)
+
+    cpdef str get_str(self, int tag, default=_MISSING):
+        """The value of ``tag`` as str (Latin-1: FIX strings are bytes)."""
+        cdef int i = self.locate(tag)
+        if i < 0:
+            if default is _MISSING:
+                raise FieldNotFound(tag)
+            return default
+        return PyUnicode_DecodeLatin1(self._value(i), self.msg.views[i].len, NULL)
+
+    cpdef get_char(self, int tag, default=_MISSING):
+        """A single-character value as a one-character str."""
+        cdef int i = self.locate(tag)
+        if i < 0:
+            if default is _MISSING:
+                raise FieldNotFound(tag)
+            return default
+        if self.msg.views[i].len != 1:
+            raise FieldValueError(tag, "a single character", self[tag])
+        return PyUnicode_DecodeLatin1(self._value(i), 1, NULL)
+
+    cpdef get_int(self, int tag, default=_MISSING):
+        """An integer value (INT, SEQNUM, LENGTH, NUMINGROUP …)."""
+        cdef int i = self.locate(tag)
+        cdef int64_t v
+        if i < 0:
+            if default is _MISSING:
+                raise FieldNotFound(tag)
+            return default
+        if read_int(self._value(i), self.msg.views[i].len, &v) != V_OK:
+            raise FieldValueError(tag, "an integer", self[tag])
+        return v
+
+    cpdef get_fixed(self, int tag, int digits, default=_MISSING):
+        """A decimal value as an int scaled by ``10**digits``, exactly.
+
+        ``get_fixed(44, 2)`` of ``44=101.25`` is ``10125``; a value with more
+        significant decimals than ``digits`` raises FieldValueError.
+        """
+        cdef int i = self.locate(tag)
+        cdef int64_t v
+        cdef int rc
+        if i < 0:
+            if default is _MISSING:
+                raise FieldNotFound(tag)
+            return default
+        if digits < 0 or digits > 18:
+            raise ValueError(f"digits must be 0..18, not {digits}")
+        rc = read_fixed(self._value(i), self.msg.views[i].len, digits, &v)
+        if rc != V_OK:
+            raise FieldValueError(tag, (
+                "a decimal number", "a number that fits in 64 bits",
+                f"a number with at most {digits} decimals")[rc - 1], self[tag])
+        return v
+
+    def get_price(self, int tag, default=_MISSING):
+        """A price as int64 fixed point with PX_DIGITS (8) decimals."""
+        return self.get_fixed(tag, PX_DIGITS, default)
+
+    def get_qty(self, int tag, default=_MISSING):
+        """A quantity as int64 fixed point with QTY_DIGITS (4) decimals."""
+        return self.get_fixed(tag, QTY_DIGITS, default)
+
+    cpdef get_time(self, int tag, default=_MISSING):
+        """A UTCTimestamp as integer nanoseconds since the Unix epoch."""
+        cdef int i = self.locate(tag)
+        cdef int64_t v
+        if i < 0:
+            if default is _MISSING:
+                raise FieldNotFound(tag)
+            return default
+        if read_timestamp(self._value(i), self.msg.views[i].len, &v) != V_OK:
+            raise FieldValueError(tag, "a UTCTimestamp", self[tag])
+        return v
+
+    cpdef get_bool(self, int tag, default=_MISSING):
+        """A Boolean (Y/N) value."""
+        cdef int i = self.locate(tag)
+        cdef char c
+        if i < 0:
+            if default is _MISSING:
+                raise FieldNotFound(tag)
+            return default
+        c = self._value(i)[0]
+        if self.msg.views[i].len != 1 or (c != b'Y' and c != b'N'):
+            raise FieldValueError(tag, "Y or N", self[tag])
+        return c == b'Y'
+
+    def group(self, int count_tag):
+        """The entries of repeating group ``count_tag`` (e.g. 453 Parties)."""
+        cdef Message m = self.msg
+        cdef int g, e, parent = self._group_scope()
+        cdef GroupEntry entry
+        for g in range(m.ngroups):
+            if m.groups[g].count_tag == count_tag and m.groups[g].parent == parent \
+                    and self._owns_group(g):
+                out = []
+                if m.groups[g].n == 0:
+                    return out
+                for e in range(m.groups[g].first, m.groups[g].last + 1):
+                    if m.entries[e].group != g:
+                        continue
+                    entry = GroupEntry.__new__(GroupEntry)
+                    entry.msg = m
+                    entry.group = g
+                    entry.entry = e
+                    out.append(entry)
+                return out
+        return []
+
+    cdef int _group_scope(self):
+        return -1
+
+    cdef bint _owns_group(self, int g):
+        return True
+
+
+cdef class Message(FieldView):
+    """A parsed FIX message: read-only views into the bytes it was parsed from.
+
+    A Message returned by :meth:`Parser.parse` is reused by that parser's next
+    call; :func:`parse` returns one of its own.
+    """
+
+    def __cinit__(self):
+        self.msg = self
+        self.max_body_length = DEFAULT_MAX_BODY_LENGTH
+        self.cap_fields = 64
+        self.views = <fc_field*>malloc(self.cap_fields * sizeof(fc_field))
+        self.cap_groups = 8
+        self.groups = <fc_group*>malloc(self.cap_groups * sizeof(fc_group))
+        self.cap_entries = 32
+        self.entries = <fc_entry*>malloc(self.cap_entries * sizeof(fc_entry))
+        self.index = <uint32_t*>calloc(FC_NSLOTS, sizeof(uint32_t))
+        self.gen = 0
+        self.msgtype = -1
+        if not (self.views and self.groups and self.entries and self.index):
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.views)
+        free(self.groups)
+        free(self.entries)
+        free(self.index)
+
+    cdef int _grow(self) noexcept:
+        """Double whichever array is full; -1 when memory runs out."""
+        cdef void* p
+        if self.nfields >= self.cap_fields:
+            p = realloc(self.views, 2 * self.cap_fields * sizeof(fc_field))
+            if p == NULL:
+                return -1
+            self.views = <fc_field*>p
+            self.cap_fields *= 2
+        if self.ngroups >= self.cap_groups:
+            p = realloc(self.groups, 2 * self.cap_groups * sizeof(fc_group))
+            if p == NULL:
+                return -1
+            self.groups = <fc_group*>p
+            self.cap_groups *= 2
+        if self.nentries >= self.cap_entries:
+            p = realloc(self.entries, 2 * self.cap_entries * sizeof(fc_entry))
+            if p == NULL:
+                return -1
+            self.entries = <fc_entry*>p
+            self.cap_entries *= 2
+        return 0
+
+    cdef int find(self, int tag) noexcept nogil:
+        """Index of top-level field ``tag``, or -1. O(1) for dictionary tags."""
+        cdef int slot = slot_of(tag), i
+        cdef uint32_t e
+        if slot:
+            e = self.index[slot]
+            if (e >> 16) == self.gen:
+                return <int>(e & 0xFFFF)
+            return -1
+        for i in range(self.nfields):   # user-defined tags outside the dictionary
+            if self.views[i].tag == tag and self.views[i].group < 0:
+                return i
+        return -1
+
+    cdef int locate(self, int tag) noexcept:
+        return self.find(tag)
+
+    cdef int _reject(self, int reason, int tag) noexcept:
+        self.reason = reason
+        self.ref_tag = tag
+        self.status = P_REJECT
+        return P_REJECT
+
+    cdef int parse(self, const char* buf, Py_ssize_t n, Py_ssize_t* used) noexcept:
+        """Frame and parse the first message of ``buf[:n]``.
+
+        Returns P_OK or P_REJECT with ``used`` = the message's length,
+        P_GARBLED with ``used`` = the bytes to drop, or P_PARTIAL (used = 0).
+        """
+        cdef int rc
+        self.nfields = 0
+        self.ngroups = 0
+        self.nentries = 0
+        self.msgtype = -1
+        self.reason = 0
+        self.ref_tag = 0
+        self.garble = G_NONE
+        self.gen += 1
+        if self.gen > 0xFFFF:           # the index stamps wrap: clear them
+            memset(self.index, 0, FC_NSLOTS * sizeof(uint32_t))
+            self.gen = 1
+        self.buf = buf
+        rc = self._frame(buf, n, used)
+        self.status = rc
+        return rc
+
+    cdef int _frame(self, const char* buf, Py_ssize_t n, Py_ssize_t* used) noexcept:
+        cdef const char* p
+        cdef const char* q
+        cdef Py_ssize_t i, body_start, end, length
+        cdef unsigned int sum
+        cdef int k
+        used[0] = 0
+        # BeginString: "8=FIX" at the start, else drop up to the next one
+        if n < 5:
+            if memcmp(buf, b"8=FIX", n) == 0:
+                return P_PARTIAL
+            return self._skip(buf, n, 1, used, G_NO_BEGIN)
+        if memcmp(buf, b"8=FIX", 5) != 0:
+            return self._skip(buf, n, 1, used, G_NO_BEGIN)
+        p = <const char*>memchr(buf + 5, SOH, (n if n < 32 else 32) - 5)
+        if p == NULL:
+            if n < 32:
+                return P_PARTIAL
+            return self._skip(buf, n, 1, used, G_NO_BEGIN)
+        # BodyLength: "9=" digits SOH
+        i = p - buf + 1
+        if n - i < 2:
+            return P_PARTIAL
+        if buf[i] != b'9' or buf[i + 1] != b'=':
+            return self._skip(buf, n, 1, used, G_BODY_LENGTH)
+        i += 2
+        length = 0
+        k = 0
+        while True:
+            if i >= n:
+                return P_PARTIAL
+            if buf[i] == SOH:
+                break
+            if <unsigned char>(buf[i] - 48) > 9 or k == 9:
+                return self._skip(buf, n, 1, used, G_BODY_LENGTH)
+            length = length * 10 + (buf[i] - 48)
+            i += 1
+            k += 1
+        if k == 0:
+            return self._skip(buf, n, 1, used, G_BODY_LENGTH)
+        if length > self.max_body_length:
+            return self._skip(buf, n, 1, used, G_TOO_LONG)
+        body_start = i + 1
+        end = body_start + length
+        if n < end + 7:
+            return P_PARTIAL
+        # CheckSum: "10=" three digits SOH, right after the body
+        q = buf + end
+        if q[0] != b'1' or q[1] != b'0' or q[2] != b'=' or q[6] != SOH or \
+                <unsigned char>(q[3] - 48) > 9 or <unsigned char>(q[4] - 48) > 9 or \
+                <unsigned char>(q[5] - 48) > 9:
+            return self._skip(buf, n, 1, used, G_BODY_LENGTH)
+        sum = 0
+        for i in range(end):
+            sum += <unsigned char>buf[i]
+        if (sum & 255) != <unsigned int>((q[3] - 48) * 100 + (q[4] - 48) * 10 + (q[5] - 48)):
+            return self._skip(buf, n, 1, used, G_CHECKSUM)
+        self.size = end + 7
+        used[0] = end + 7
+        if buf[end - 1] != SOH:         # the last body field must end in SOH
+            return self._skip(buf, n, 1, used, G_BODY_LENGTH)
+        return self._body(body_start, end)
+
+    cdef int _skip(self, const char* buf, Py_ssize_t n, Py_ssize_t start,
+                   Py_ssize_t* used, int why) noexcept:
+        """Drop bytes up to the next "8=FIX", keeping a tail that may begin one."""
+        cdef const char* p = NULL
+        cdef Py_ssize_t keep
+        if start < n:
+            p = <const char*>memmem(buf + start, n - start, b"8=FIX", 5)
+        if p != NULL:
+            used[0] = p - buf
+        else:
+            keep = 4 if n - start >= 4 else n - start
+            while keep > 0 and memcmp(buf + n - keep, b"8=FIX", keep) != 0:
+                keep -= 1
+            used[0] = n - keep
+        self.garble = why
+        return P_GARBLED
+
+    cdef int _body(self, Py_ssize_t start, Py_ssize_t end) noexcept:
+        cdef const char* buf = self.buf
+        cdef Py_ssize_t p = start, q, vlen, data_len = -1
+        cdef const char* soh
+        cdef int tag, slot, d, rc, nf, k, j, g, gid, depth = 0, data_tag = 0
+        cdef int stack[MAX_GROUP_DEPTH]
+        cdef bint in_body = False, in_trailer = False, placed
+        cdef int64_t v
+        cdef fc_group* grp
+        cdef uint16_t flags
+        while p < end:
+            # tag: 1-9 digits, no leading zero, then '='
+            tag = 0
+            q = p
+            while q < end and buf[q] != b'=':
+                d = buf[q] - 48
+                if d < 0 or d > 9 or q - p == 9 or (d == 0 and q == p):
+                    return self._reject(SRR_INVALID_TAG, tag)
+                tag = tag * 10 + d
+                q += 1
+            if q == p or q == end:
+                return self._reject(SRR_INVALID_TAG, tag)
+            q += 1
+            slot = slot_of(tag)
+            if data_len >= 0 and tag == data_tag:   # DATA: exactly its length, SOH allowed
+                if q + data_len >= end or buf[q + data_len] != SOH:
+                    return self._reject(SRR_DATA_FORMAT, tag)
+                vlen = data_len
+            else:
+                soh = <const char*>memchr(buf + q, SOH, end - q)
+                vlen = soh - (buf + q)
+            data_len = -1
+            if vlen == 0:
+                return self._reject(SRR_NO_VALUE, tag)
+            nf = self.nfields
+            if nf >= 0xFFFF:
+                return self._reject(SRR_OTHER, tag)
+            if nf >= self.cap_fields and self._grow():
+                return self._reject(SRR_OTHER, tag)
+            # position: 35 first; header before body; trailer last
+            if nf == 0:
+                if tag != 35:
+                    return self._reject(SRR_ORDER, 35)
+                self.msgtype = msgtype_index(buf + q, vlen)
+                if self.msgtype < 0:
+                    return self._reject(SRR_INVALID_MSGTYPE, 35)
+            elif slot == 0:
+                if tag < 5000 or tag == 10:
+                    return self._reject(SRR_INVALID_TAG if tag != 10 else SRR_ORDER, tag)
+                if in_trailer:
+                    return self._reject(SRR_ORDER, tag)
+                in_body = True
+            else:
+                flags = fc_slots[slot].flags
+                if tag == 8 or tag == 9 or tag == 35:
+                    return self._reject(SRR_ORDER, tag)
+                if flags & F_TRAILER:
+                    in_trailer = True
+                elif in_trailer:
+                    return self._reject(SRR_ORDER, tag)
+                elif flags & F_HEADER:
+                    if in_body:
+                        return self._reject(SRR_ORDER, tag)
+                else:
+                    in_body = True
+                rc = check_value(slot, buf + q, vlen)
+                if rc >= 0:
+                    return self._reject(rc, tag)
+                if flags & F_LENGTH:
+                    read_int(buf + q, vlen, &v)
+                    data_len = v
+                    data_tag = fc_slots[slot].data_tag
+            self.views[nf].tag = tag
+            self.views[nf].off = <int32_t>q
+            self.views[nf].len = <int32_t>vlen
+            self.views[nf].slot = <int16_t>slot
+            self.views[nf].group = -1
+            # repeating groups: is this field an entry's, or does it close groups?
+            placed = False
+            while depth > 0:
+                g = stack[depth - 1]
+                grp = &self.groups[g]
+                gid = grp.gid
+                if tag == fc_groups[gid].delim:
+                    if grp.n == grp.count:
+                        return self._reject(SRR_NUMINGROUP, grp.count_tag)
+                    if self.nentries >= self.cap_entries and self._grow():
+                        return self._reject(SRR_OTHER, tag)
+                    self.entries[self.nentries].first = nf
+                    self.entries[self.nentries].group = g
+                    if grp.n == 0:
+                        grp.first = self.nentries
+                    grp.last = self.nentries
+                    self.nentries += 1
+                    grp.n += 1
+                    placed = True
+                    break
+                if is_member(gid, tag):
+                    if grp.n == 0:
+                        return self._reject(SRR_GROUP_ORDER, tag)
+                    for k in range(self.entries[grp.last].first, nf):
+                        if self.views[k].tag == tag and self.views[k].group == g:
+                            return self._reject(SRR_GROUP_ORDER, tag)
+                    placed = True
+                    break
+                if grp.n != grp.count:
+                    return self._reject(SRR_NUMINGROUP, grp.count_tag)
+                depth -= 1
+            if placed:
+                g = stack[depth - 1]
+                self.views[nf].group = <int16_t>g
+                self.entries[self.groups[g].last].end = nf + 1
+            elif slot:
+                if (self.index[slot] >> 16) == self.gen:
+                    return self._reject(SRR_DUPLICATE_TAG, tag)
+                self.index[slot] = (self.gen << 16) | <uint32_t>nf
+            else:
+                for k in range(nf):
+                    if self.views[k].tag == tag and self.views[k].group < 0:
+                        return self._reject(SRR_DUPLICATE_TAG, tag)
+            self.nfields = nf + 1
+            # a NumInGroup field opens a group
+            if slot and fc_slots[slot].flags & F_GROUP:
+                read_int(buf + q, vlen, &v)
+                if self.ngroups >= self.cap_groups and self._grow():
+                    return self._reject(SRR_OTHER, tag)
+                if depth == MAX_GROUP_DEPTH or v > 0xFFFF:
+                    return self._reject(SRR_NUMINGROUP, tag)
+                grp = &self.groups[self.ngroups]
+                grp.count_tag = tag
+                grp.gid = fc_slots[slot].group_id
+                grp.count = <int32_t>v
+                grp.first = self.nentries
+                grp.last = self.nentries
+                grp.n = 0
+                grp.parent = stack[depth - 1] if depth else -1
+                if v > 0:
+                    stack[depth] = self.ngroups
+                    depth += 1
+                self.ngroups += 1
+            p = q + vlen + 1
+        while depth > 0:
+            grp = &self.groups[stack[depth - 1]]
+            if grp.n != grp.count:
+                return self._reject(SRR_NUMINGROUP, grp.count_tag)
+            depth -= 1
+        # required fields: the standard header's, then the message type's
+        for k in range(FC_NHEADER_REQUIRED):
+            if self.find(fc_header_required[k]) < 0:
+                return self._reject(SRR_REQUIRED_MISSING, fc_header_required[k])
+        j = fc_msgtypes[self.msgtype].first
+        for k in range(j, j + fc_msgtypes[self.msgtype].n):
+            if self.find(fc_required[k]) < 0:
+                return self._reject(SRR_REQUIRED_MISSING, fc_required[k])
+        return P_OK
+
+    # ---- the Python edge ---------------------------------------------------
+
+    @property
+    def msg_type(self):
+        """MsgType (35) as str."""
+        if self.msgtype < 0:
+            return None
+        return fc_msgtypes[self.msgtype].mt.decode()
+
+    @property
+    def is_admin(self):
+        """True for session-level (administrative) message types."""
+        return self.msgtype >= 0 and fc_msgtypes[self.msgtype].admin != 0
+
+    @property
+    def raw(self):
+        """The whole message as bytes."""
+        return PyBytes_FromStringAndSize(self.buf, self.size)
+
+    def __len__(self):
+        return self.nfields
+
+    def fields(self):
+        """Every field in wire order as (tag, bytes), group entries included
+        (BeginString, BodyLength and CheckSum excluded)."""
+        cdef int i
+        return [(self.views[i].tag,
+                 PyBytes_FromStringAndSize(self.buf + self.views[i].off, self.views[i].len))
+                for i in range(self.nfields)]
+
+    def to_dict(self):
+        """Top-level fields as {tag: bytes} (group entries left out)."""
+        cdef int i
+        return {self.views[i].tag:
+                PyBytes_FromStringAndSize(self.buf + self.views[i].off, self.views[i].len)
+                for i in range(self.nfields) if self.views[i].group < 0}
+
+    def copy(self):
+        """A Message of its own (for one kept past its parser's next call)."""
+        return parse(self.raw, self.max_body_length)
+
+    def __repr__(self):
+        return f"<Message {self.msg_type} {len(self)} fields>"
+
+    cdef object _raise(self):
+        """The exception for a failed parse."""
+        if self.status == P_PARTIAL:
+            raise IncompleteMessage("the data ends inside a FIX message")
+        if self.status == P_GARBLED:
+            raise GarbledMessage(self.garble, GARBLE_REASONS[self.garble])
+        mt = self.msg_type
+        raise InvalidMessage(self.reason, self.ref_tag, mt,
+                             f"{REJECT_REASONS[self.reason]}" +
+                             (f" (tag {self.ref_tag})" if self.ref_tag else ""))
+
+
+cdef class GroupEntry(FieldView):
+    """One entry of a repeating group; the same getters as a Message."""
+
+    cdef int locate(self, int tag) noexcept:
+        cdef Message m = self.msg
+        cdef int k
+        for k in range(m.entries[self.entry].first, m.entries[self.entry].end):
+            if m.views[k].tag == tag and m.views[k].group == self.group:
+                return k
+        return -1
+
+    cdef int _group_scope(self):
+        return self.group
+
+    cdef bint _owns_group(self, int g):
+        cdef Message m = self.msg
+        cdef int k
+        for k in range(m.entries[self.entry].first, m.entries[self.entry].end):
+            if m.views[k].tag == m.groups[g].count_tag and m.views[k].group == self.group:
+                return True
+        return False
+
+    def fields(self):
+        """This entry's own fields as (tag, bytes), nested groups excluded."""
+        cdef Message m = self.msg
+        cdef int k
+        return [(m.views[k].tag,
+                 PyBytes_FromStringAndSize(m.buf + m.views[k].off, m.views[k].len))
+                for k in range(m.entries[self.entry].first, m.entries[self.entry].end)
+                if m.views[k].group == self.group]
+
+    def __repr__(self):
+        return f"<GroupEntry {self.fields()}>"
+
+
+cdef class Batch:
+    """Where each message of a buffer lies and how it parsed: arrays, no
+    Python object per message. Reused by the Parser that filled it.
+
+    ``status[i]`` is 0 (valid), 2 (garbled bytes dropped) or 3 (invalid:
+    ``reasons[i]`` is the SessionRejectReason and ``ref_tags[i]`` the tag);
+    ``offsets[i]`` and ``lengths[i]`` locate the bytes in the buffer;
+    ``consumed`` is where an incomplete tail (kept for the next read) begins.
+    """
+    cdef readonly object data
+    cdef readonly Py_ssize_t count
+    cdef readonly Py_ssize_t consumed
+    cdef array _offsets, _lengths, _status, _reasons, _ref_tags
+    cdef Py_ssize_t cap
+
+    def __cinit__(self):
+        self.cap = 0
+        self._offsets = _pyarray("q")
+        self._lengths = _pyarray("i")
+        self._status = _pyarray("b")
+        self._reasons = _pyarray("h")
+        self._ref_tags = _pyarray("i")
+
+    cdef void _reserve(self, Py_ssize_t n):
+        if n > self.cap:
+            resize(self._offsets, n)
+            resize(self._lengths, n)
+            resize(self._status, n)
+            resize(self._reasons, n)
+            resize(self._ref_tags, n)
+            self.cap = n
+
+    @property
+    def offsets(self):
+        """memoryview of int64: where each message (or dropped run) starts."""
+        return memoryview(self._offsets)[:self.count]
+
+    @property
+    def lengths(self):
+        """memoryview of int32: its length in bytes."""
+        return memoryview(self._lengths)[:self.count]
+
+    @property
+    def status(self):
+        """memoryview of int8: 0 valid, 2 garbled (dropped), 3 invalid."""
+        return memoryview(self._status)[:self.count]
+
+    @property
+    def reasons(self):
+        """memoryview of int16: SessionRejectReason (invalid) or garble code."""
+        return memoryview(self._reasons)[:self.count]
+
+    @property
+    def ref_tags(self):
+        """memoryview of int32: the offending tag of an invalid message, else 0."""
+        return memoryview(self._ref_tags)[:self.count]
+
+    def __len__(self):
+        return self.count
+
+    def message(self, Py_ssize_t i):
+        """Message ``i`` parsed again into a Message of its own."""
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        o = self._offsets.data.as_longlongs[i]
+        return parse(self.data[o:o + self._lengths.data.as_ints[i]])
+
+    def __repr__(self):
+        return f"<Batch {self.count} messages, {self.consumed} bytes consumed>"
+
+
+cdef class Parser:
+    """Frames and parses FIX 4.4 messages, reusing one Message and one Batch.
+
+    ``max_body_length`` bounds BodyLength (9); a larger message is dropped as
+    garbled rather than buffered.
+    """
+    cdef readonly Message message
+    cdef readonly Batch batch
+
+    def __cinit__(self, Py_ssize_t max_body_length=DEFAULT_MAX_BODY_LENGTH):
+        self.message = Message.__new__(Message)
+        self.message.max_body_length = max_body_length
+        self.batch = Batch.__new__(Batch)
+
+    @property
+    def max_body_length(self):
+        return self.message.max_body_length
+
+    cpdef Message parse(self, data):
+        """Parse one complete message from ``data`` (bytes).
+
+        Returns this parser's Message, valid until its next call. Raises
+        IncompleteMessage, GarbledMessage or InvalidMessage.
+        """
+        cdef Message m = self.message
+        cdef Py_ssize_t used
+        if type(data) is not bytes:
+            data = bytes(data)
+        m.owner = data
+        if m.parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), &used) != P_OK:
+            m._raise()
+        return m
+
+    def parse_batch(self, data):
+        """Frame and validate every message in ``data``; returns this parser's Batch."""
+        cdef Message m = self.message
+        cdef Batch b = self.batch
+        cdef Py_ssize_t n, pos = 0, used, count = 0
+        cdef const char* base
+        cdef int rc
+        if type(data) is not bytes:
+            data = bytes(data)
+        base = PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+        b.data = data
+        m.owner = data
+        b._reserve(n // 64 + 16)
+        while pos < n:
+            rc = m.parse(base + pos, n - pos, &used)
+            if rc == P_PARTIAL:
+                break
+            if count == b.cap:
+                b._reserve(2 * b.cap)
+            b._offsets.data.as_longlongs[count] = pos
+            b._lengths.data.as_ints[count] = <int>used
+            b._status.data.as_schars[count] = <signed char>rc
+            b._reasons.data.as_shorts[count] = <short>(m.reason if rc == P_REJECT else m.garble)
+            b._ref_tags.data.as_ints[count] = m.ref_tag
+            count += 1
+            pos += used
+        b.count = count
+        b.consumed = pos
+        return b
+
+
+def parse(data, Py_ssize_t max_body_length=DEFAULT_MAX_BODY_LENGTH):
+    """Parse one complete FIX 4.4 message from bytes into a Message of its own."""
+    cdef Message m = Message.__new__(Message)
+    cdef Py_ssize_t used
+    if type(data) is not bytes:
+        data = bytes(data)
+    m.owner = data
+    m.max_body_length = max_body_length
+    if m.parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), &used) != P_OK:
+        m._raise()
+    return m

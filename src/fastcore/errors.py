@@ -1,0 +1,70 @@
+"""The exceptions fastcore raises at its Python edge.
+
+Inside the engine, business outcomes (a rejected order, an unknown order) are
+status codes and events, never exceptions; these are for the edges: bytes
+that are not FIX, values that do not convert, a command that is not valid.
+"""
+
+from __future__ import annotations
+
+
+class FastcoreError(Exception):
+    """Base of every fastcore exception."""
+
+
+class CodecError(FastcoreError):
+    """Bytes that could not be read as the FIX message asked for."""
+
+
+class IncompleteMessage(CodecError):
+    """The data ends inside a message: more bytes are needed."""
+
+
+class GarbledMessage(CodecError):
+    """Framing failed (no BeginString, wrong BodyLength or CheckSum, too long).
+
+    FIX session rules say such bytes are ignored, not rejected.
+    ``why`` is the codec's code for the failure.
+    """
+
+    def __init__(self, why: int, text: str) -> None:
+        super().__init__(text)
+        self.why = why
+        self.text = text
+
+
+class InvalidMessage(CodecError):
+    """A framed message that breaks the FIX 4.4 rules.
+
+    ``reason`` is the SessionRejectReason (373) a Reject (35=3) carries,
+    ``ref_tag`` the offending tag (RefTagID 371, 0 when none) and
+    ``msg_type`` the message's MsgType (None when it could not be read).
+    """
+
+    def __init__(self, reason: int, ref_tag: int, msg_type: str | None, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.ref_tag = ref_tag
+        self.msg_type = msg_type
+        self.text = text
+
+
+class FieldNotFound(CodecError, KeyError):
+    """The message has no such field."""
+
+    def __init__(self, tag: int) -> None:
+        super().__init__(tag)
+        self.tag = tag
+
+    def __str__(self) -> str:
+        return f"tag {self.tag} is not in the message"
+
+
+class FieldValueError(CodecError, ValueError):
+    """A field's value is not of the type asked for."""
+
+    def __init__(self, tag: int, expected: str, value: bytes) -> None:
+        super().__init__(f"tag {tag}: expected {expected}, got {value!r}")
+        self.tag = tag
+        self.expected = expected
+        self.value = value
