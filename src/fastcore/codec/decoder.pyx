@@ -29,6 +29,8 @@ cdef enum:
     K_BOOL = 5
     K_BYTES = 6
 
+cdef tuple ONE_CHAR = tuple(chr(i) for i in range(128))
+
 KINDS = {"str": K_STR, "int": K_INT, "qty": K_QTY, "price": K_PRICE,
          "time": K_TIME, "bool": K_BOOL, "bytes": K_BYTES}
 
@@ -109,7 +111,10 @@ cdef class Decoder:
                 n = m.views[f].len
                 rc = self.kinds[i]
                 if rc == K_STR:
-                    value = PyUnicode_DecodeLatin1(p, n, NULL)
+                    if n == 1 and <unsigned char>p[0] < 128:
+                        value = ONE_CHAR[<unsigned char>p[0]]   # Side, OrdType …: no allocation
+                    else:
+                        value = PyUnicode_DecodeLatin1(p, n, NULL)
                 elif rc == K_BYTES:
                     value = PyBytes_FromStringAndSize(p, n)
                 elif rc == K_BOOL:

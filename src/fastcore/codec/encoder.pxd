@@ -18,6 +18,8 @@ cdef class Encoder:
     cdef bytes begin_string
     cdef bytes sender, target      # SenderCompID (49) / TargetCompID (56)
     cdef readonly int precision    # decimals of the second in timestamps
+    cdef int64_t day               # the day whose "YYYYMMDD-" is in day_text
+    cdef char day_text[32]
 
     cdef int reserve(self, Py_ssize_t n) except -1
     cdef void _tag(self, int tag) noexcept

@@ -7,6 +7,10 @@ Bounds: every write is preceded by ``reserve`` for its largest possible size.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsLatin1String
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+    bint PyUnicode_IS_ASCII(object s)
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
@@ -51,6 +55,7 @@ cdef class Encoder:
         if len(self.begin_string) > HEADROOM - 16:
             raise ValueError("BeginString too long")
         self.precision = precision
+        self.day = -2
         self.cap = 1024
         self.buf = <char*>malloc(self.cap)
         if self.buf == NULL:
@@ -96,7 +101,15 @@ cdef class Encoder:
         return 0
 
     cdef int put(self, int tag, object value) except -1:
-        cdef bytes b = as_bytes(value)
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef bytes b
+        if type(value) is str and PyUnicode_IS_ASCII(value):   # its own bytes, no copy
+            p = PyUnicode_AsUTF8AndSize(value, &n)
+            return self.put_raw(tag, p, n)
+        if type(value) is bytes:
+            return self.put_raw(tag, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
+        b = as_bytes(value)
         return self.put_raw(tag, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
     cdef int put_int(self, int tag, int64_t v) except -1:
@@ -124,9 +137,18 @@ cdef class Encoder:
         return 0
 
     cdef int put_time(self, int tag, nanos_t ns) except -1:
+        cdef int64_t day = ns // 86400000000000LL if ns >= 0 else -1
         self.reserve(FIELD_MAX)
         self._tag(tag)
-        self.pos += write_timestamp(self.buf + self.pos, ns, self.precision)
+        if day != self.day:             # "YYYYMMDD-" once a day, not per message
+            write_timestamp(self.day_text, day * 86400000000000LL if day >= 0 else ns, 0)
+            self.day = day
+        if day >= 0:
+            memcpy(self.buf + self.pos, self.day_text, 9)
+            self.pos += 9 + write_time_of_day(self.buf + self.pos + 9,
+                                              ns - day * 86400000000000LL, self.precision)
+        else:
+            self.pos += write_timestamp(self.buf + self.pos, ns, self.precision)
         self.buf[self.pos] = SOH
         self.pos += 1
         return 0
@@ -233,7 +255,7 @@ cdef class Encoder:
         if er.order_qty or not er.cash_order_qty:
             self.put_fixed(38, er.order_qty, QTY_DIGITS)
         if er.cash_order_qty:
-            self.put_fixed(152, er.cash_order_qty, PX_DIGITS)
+            self.put_fixed(152, er.cash_order_qty, QTY_DIGITS)
         if er.ord_type:
             self.put_char(40, <char>er.ord_type)
         if er.has_price:

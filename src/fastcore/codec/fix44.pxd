@@ -87,6 +87,7 @@ cdef enum:
     F_LENGTH = 8
     F_DATA = 16
     F_ENUM = 32
+    F_CHECK = 64     # a format or an enum to check; free text has none
 
 
 cdef inline int slot_of(int tag) noexcept nogil:

@@ -6,7 +6,7 @@
 # into arrays the Message owns and reuses: no allocation per message once
 # they have grown to the largest message seen.
 
-from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
 
 cdef struct fc_field:
     int32_t tag
@@ -18,6 +18,7 @@ cdef struct fc_field:
 cdef struct fc_group:  # one repeating group in one message
     int32_t count_tag  # NumInGroup tag (453 for Parties)
     int32_t gid        # index into fc_groups
+    int32_t field      # index of its NumInGroup field
     int32_t count      # the NumInGroup value
     int32_t first      # its first and last entries in Message.entries (the
     int32_t last       # entries of nested groups may lie between them)
@@ -71,7 +72,7 @@ cdef class FieldView:
     cdef const char* _value(self, int i) noexcept
     cdef int _group_scope(self)
     cdef bint _owns_group(self, int g)
-    cpdef str get_str(self, int tag, default=*)
+    cpdef get_str(self, int tag, default=*)
     cpdef get_char(self, int tag, default=*)
     cpdef get_int(self, int tag, default=*)
     cpdef get_fixed(self, int tag, int digits, default=*)
@@ -93,6 +94,9 @@ cdef class Message(FieldView):
     cdef int ngroups, cap_groups
     cdef fc_entry* entries
     cdef int nentries, cap_entries
+    cdef uint64_t* eq_bits           # structural bitmaps of the body ('=' and SOH)
+    cdef uint64_t* soh_bits
+    cdef Py_ssize_t cap_words
 
     cdef int msgtype                 # index into fc_msgtypes, -1 unknown
     cdef int status                  # P_* of the last parse
@@ -105,6 +109,7 @@ cdef class Message(FieldView):
     cdef int _body(self, Py_ssize_t start, Py_ssize_t end) noexcept
     cdef int _reject(self, int reason, int tag) noexcept
     cdef int _grow(self) noexcept
+    cdef int _grow_bits(self, Py_ssize_t words) noexcept
     cdef object _raise(self)
     cdef int _skip(self, const char* buf, Py_ssize_t n, Py_ssize_t start, Py_ssize_t* used, int why) noexcept
     cdef int find(self, int tag) noexcept nogil

@@ -11,13 +11,14 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeLatin1
 from cpython.array cimport array, resize
-from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.string cimport memchr, memcmp, memset
 
 from fastcore._types cimport PX_DIGITS, QTY_DIGITS
 from fastcore.codec.fix44 cimport *
 from fastcore.codec.values cimport *
+from fastcore.codec.scan cimport fc_structural, fc_next_bit
 
 from array import array as _pyarray
 
@@ -136,7 +137,7 @@ cdef inline int check_value(int slot, const char* p, Py_ssize_t n) noexcept nogi
         if not is_decimal(p, n):
             return SRR_DATA_FORMAT
     elif t == T_UTCTIMESTAMP:
-        if read_timestamp(p, n, &v) != V_OK:
+        if not valid_timestamp(p, n):
             return SRR_DATA_FORMAT
     elif t == T_UTCTIMEONLY:
         if read_time_of_day(p, n, &v) != V_OK:
@@ -144,17 +145,35 @@ cdef inline int check_value(int slot, const char* p, Py_ssize_t n) noexcept nogi
     elif t == T_UTCDATEONLY or t == T_LOCALMKTDATE:
         if read_date(p, n, &v) != V_OK:
             return SRR_DATA_FORMAT
-    elif t == T_MONTHYEAR:
-        if not (n == 6 or n == 8) or read_date(p, 6, &v) == V_OK:
-            pass
-        for rc in range(6):
-            if <unsigned char>(p[rc] - 48) > 9:
-                return SRR_DATA_FORMAT
-        if n == 8 and not ((p[6] == b'w' and <unsigned char>(p[7] - 48) <= 9) or
-                           (<unsigned char>(p[6] - 48) <= 9 and <unsigned char>(p[7] - 48) <= 9)):
+    elif t == T_MONTHYEAR:         # YYYYMM, YYYYMMDD or YYYYMMwN
+        if (n != 6 and n != 8) or read_int(p, 6, &v) != V_OK or p[0] == b'-' \
+                or not 1 <= v % 100 <= 12:
+            return SRR_DATA_FORMAT
+        if n == 8 and not ((p[6] == b'w' and b'1' <= p[7] <= b'5') or _dd(p + 6, 31)):
             return SRR_DATA_FORMAT
     if s.flags & F_ENUM and not in_enum(s.enum_id, p, n, t == T_MULTIPLEVALUESTRING):
         return SRR_VALUE_INCORRECT
+    return -1
+
+
+cdef inline int misplaced(int tag, int slot, bint in_body, bint in_trailer) noexcept nogil:
+    """SRR_ORDER (or SRR_INVALID_TAG) when ``tag`` may not stand here, else -1.
+
+    The header comes before the body, the trailer (93, 89) after it; 8, 9,
+    35 and 10 only where framing put them; tags outside the dictionary only
+    in the user-defined range (5000 and up).
+    """
+    cdef uint8_t flags = fc_slots[slot].flags
+    if slot == 0:
+        if tag < 5000:
+            return SRR_INVALID_TAG
+        return SRR_ORDER if in_trailer else -1
+    if tag == 8 or tag == 9 or tag == 35 or tag == 10:
+        return SRR_ORDER
+    if flags & F_TRAILER:
+        return -1
+    if in_trailer or (flags & F_HEADER and in_body):
+        return SRR_ORDER
     return -1
 
 
@@ -207,7 +226,7 @@ cdef class FieldView:
             return default
         return PyBytes_FromStringAndSize(self._value(i), self.msg.views[i].len)
 
-    cpdef str get_str(self, int tag, default=_MISSING):
+    cpdef get_str(self, int tag, default=_MISSING):
         """The value of ``tag`` as str (Latin-1: FIX strings are bytes)."""
         cdef int i = self.locate(tag)
         if i < 0:
@@ -340,6 +359,9 @@ cdef class Message(FieldView):
         self.cap_entries = 32
         self.entries = <fc_entry*>malloc(self.cap_entries * sizeof(fc_entry))
         self.index = <uint32_t*>calloc(FC_NSLOTS, sizeof(uint32_t))
+        self.cap_words = 0
+        self.eq_bits = NULL
+        self.soh_bits = NULL
         self.gen = 0
         self.msgtype = -1
         if not (self.views and self.groups and self.entries and self.index):
@@ -350,6 +372,8 @@ cdef class Message(FieldView):
         free(self.groups)
         free(self.entries)
         free(self.index)
+        free(self.eq_bits)
+        free(self.soh_bits)
 
     cdef int _grow(self) noexcept:
         """Double whichever array is full; -1 when memory runs out."""
@@ -372,6 +396,19 @@ cdef class Message(FieldView):
                 return -1
             self.entries = <fc_entry*>p
             self.cap_entries *= 2
+        return 0
+
+    cdef int _grow_bits(self, Py_ssize_t words) noexcept:
+        """Room for the bitmaps of a body of ``words`` 64-byte blocks; -1 when out of memory."""
+        cdef void* a = realloc(self.eq_bits, words * sizeof(uint64_t))
+        if a == NULL:
+            return -1
+        self.eq_bits = <uint64_t*>a
+        a = realloc(self.soh_bits, words * sizeof(uint64_t))
+        if a == NULL:
+            return -1
+        self.soh_bits = <uint64_t*>a
+        self.cap_words = words
         return 0
 
     cdef int find(self, int tag) noexcept nogil:
@@ -472,9 +509,7 @@ cdef class Message(FieldView):
                 <unsigned char>(q[3] - 48) > 9 or <unsigned char>(q[4] - 48) > 9 or \
                 <unsigned char>(q[5] - 48) > 9:
             return self._skip(buf, n, 1, used, G_BODY_LENGTH)
-        sum = 0
-        for i in range(end):
-            sum += <unsigned char>buf[i]
+        sum = fc_byte_sum(buf, end)
         if (sum & 255) != <unsigned int>((q[3] - 48) * 100 + (q[4] - 48) * 10 + (q[5] - 48)):
             return self._skip(buf, n, 1, used, G_CHECKSUM)
         self.size = end + 7
@@ -503,80 +538,87 @@ cdef class Message(FieldView):
     cdef int _body(self, Py_ssize_t start, Py_ssize_t end) noexcept:
         cdef const char* buf = self.buf
         cdef Py_ssize_t p = start, q, vlen, data_len = -1
-        cdef const char* soh
-        cdef int tag, slot, d, rc, nf, k, j, g, gid, depth = 0, data_tag = 0
+        cdef int tag, slot, rc, nf, k, j, g, gid, depth = 0, data_tag = 0
+        cdef unsigned int d
         cdef int stack[MAX_GROUP_DEPTH]
         cdef bint in_body = False, in_trailer = False, placed
         cdef int64_t v
         cdef fc_group* grp
         cdef uint16_t flags
+        cdef fc_field* views = self.views
+        cdef fc_field* fv
+        cdef uint32_t* index = self.index
+        cdef uint32_t gen = self.gen
+        cdef uint64_t* eq_bits
+        cdef uint64_t* soh_bits
+        cdef Py_ssize_t s, e
+        # structural bitmaps of the body: bit i marks buf[start + i]
+        if (end - start) // 64 + 2 > self.cap_words:
+            if self._grow_bits((end - start) // 64 + 2):
+                return self._reject(SRR_OTHER, 0)
+        eq_bits = self.eq_bits
+        soh_bits = self.soh_bits
+        fc_structural(buf + start, end - start, eq_bits, soh_bits)
         while p < end:
-            # tag: 1-9 digits, no leading zero, then '='
+            # tag: 1-9 digits before the field's first '=', no leading zero
+            s = start + fc_next_bit(soh_bits, p - start)
+            e = start + fc_next_bit(eq_bits, p - start)
+            if e > s or e == p or e - p > 9 or buf[p] == b'0':
+                return self._reject(SRR_INVALID_TAG, 0)
             tag = 0
-            q = p
-            while q < end and buf[q] != b'=':
-                d = buf[q] - 48
-                if d < 0 or d > 9 or q - p == 9 or (d == 0 and q == p):
-                    return self._reject(SRR_INVALID_TAG, tag)
+            for k in range(<int>(e - p)):
+                d = <unsigned char>buf[p + k] - 48
+                if d > 9:
+                    return self._reject(SRR_INVALID_TAG, 0)
                 tag = tag * 10 + d
-                q += 1
-            if q == p or q == end:
-                return self._reject(SRR_INVALID_TAG, tag)
-            q += 1
+            q = e + 1
             slot = slot_of(tag)
             if data_len >= 0 and tag == data_tag:   # DATA: exactly its length, SOH allowed
-                if q + data_len >= end or buf[q + data_len] != SOH:
+                if data_len >= end - q or buf[q + data_len] != SOH:
                     return self._reject(SRR_DATA_FORMAT, tag)
                 vlen = data_len
             else:
-                soh = <const char*>memchr(buf + q, SOH, end - q)
-                vlen = soh - (buf + q)
+                vlen = s - q
             data_len = -1
             if vlen == 0:
                 return self._reject(SRR_NO_VALUE, tag)
             nf = self.nfields
-            if nf >= 0xFFFF:
-                return self._reject(SRR_OTHER, tag)
-            if nf >= self.cap_fields and self._grow():
-                return self._reject(SRR_OTHER, tag)
-            # position: 35 first; header before body; trailer last
-            if nf == 0:
+            if nf >= self.cap_fields:
+                if nf >= 0xFFFF or self._grow():
+                    return self._reject(SRR_OTHER, tag)
+                views = self.views
+            flags = fc_slots[slot].flags
+            if nf == 0:                 # MsgType, third after 8 and 9
                 if tag != 35:
                     return self._reject(SRR_ORDER, 35)
                 self.msgtype = msgtype_index(buf + q, vlen)
                 if self.msgtype < 0:
                     return self._reject(SRR_INVALID_MSGTYPE, 35)
-            elif slot == 0:
-                if tag < 5000 or tag == 10:
-                    return self._reject(SRR_INVALID_TAG if tag != 10 else SRR_ORDER, tag)
-                if in_trailer:
-                    return self._reject(SRR_ORDER, tag)
-                in_body = True
             else:
-                flags = fc_slots[slot].flags
-                if tag == 8 or tag == 9 or tag == 35:
-                    return self._reject(SRR_ORDER, tag)
-                if flags & F_TRAILER:
-                    in_trailer = True
-                elif in_trailer:
-                    return self._reject(SRR_ORDER, tag)
-                elif flags & F_HEADER:
-                    if in_body:
-                        return self._reject(SRR_ORDER, tag)
+                if slot == 0 or in_trailer or flags & (F_HEADER | F_TRAILER):
+                    rc = misplaced(tag, slot, in_body, in_trailer)
+                    if rc >= 0:
+                        return self._reject(rc, tag)
+                    if slot and flags & F_TRAILER:
+                        in_trailer = True
+                    elif slot == 0 or not flags & F_HEADER:
+                        in_body = True
                 else:
                     in_body = True
-                rc = check_value(slot, buf + q, vlen)
-                if rc >= 0:
-                    return self._reject(rc, tag)
+                if flags & F_CHECK:
+                    rc = check_value(slot, buf + q, vlen)
+                    if rc >= 0:
+                        return self._reject(rc, tag)
                 if flags & F_LENGTH:
                     read_int(buf + q, vlen, &v)
                     data_len = v
                     data_tag = fc_slots[slot].data_tag
-            self.views[nf].tag = tag
-            self.views[nf].off = <int32_t>q
-            self.views[nf].len = <int32_t>vlen
-            self.views[nf].slot = <int16_t>slot
-            self.views[nf].group = -1
+            fv = &views[nf]
+            fv.tag = tag
+            fv.off = <int32_t>q
+            fv.len = <int32_t>vlen
+            fv.slot = <int16_t>slot
+            fv.group = -1
             # repeating groups: is this field an entry's, or does it close groups?
             placed = False
             while depth > 0:
@@ -601,7 +643,7 @@ cdef class Message(FieldView):
                     if grp.n == 0:
                         return self._reject(SRR_GROUP_ORDER, tag)
                     for k in range(self.entries[grp.last].first, nf):
-                        if self.views[k].tag == tag and self.views[k].group == g:
+                        if views[k].tag == tag and views[k].group == g:
                             return self._reject(SRR_GROUP_ORDER, tag)
                     placed = True
                     break
@@ -610,15 +652,15 @@ cdef class Message(FieldView):
                 depth -= 1
             if placed:
                 g = stack[depth - 1]
-                self.views[nf].group = <int16_t>g
+                fv.group = <int16_t>g
                 self.entries[self.groups[g].last].end = nf + 1
             elif slot:
-                if (self.index[slot] >> 16) == self.gen:
+                if (index[slot] >> 16) == gen:
                     return self._reject(SRR_DUPLICATE_TAG, tag)
-                self.index[slot] = (self.gen << 16) | <uint32_t>nf
+                index[slot] = (gen << 16) | <uint32_t>nf
             else:
                 for k in range(nf):
-                    if self.views[k].tag == tag and self.views[k].group < 0:
+                    if views[k].tag == tag and views[k].group < 0:
                         return self._reject(SRR_DUPLICATE_TAG, tag)
             self.nfields = nf + 1
             # a NumInGroup field opens a group
@@ -630,6 +672,7 @@ cdef class Message(FieldView):
                     return self._reject(SRR_NUMINGROUP, tag)
                 grp = &self.groups[self.ngroups]
                 grp.count_tag = tag
+                grp.field = nf
                 grp.gid = fc_slots[slot].group_id
                 grp.count = <int32_t>v
                 grp.first = self.nentries
@@ -648,11 +691,11 @@ cdef class Message(FieldView):
             depth -= 1
         # required fields: the standard header's, then the message type's
         for k in range(FC_NHEADER_REQUIRED):
-            if self.find(fc_header_required[k]) < 0:
+            if (index[slot_of(fc_header_required[k])] >> 16) != gen:
                 return self._reject(SRR_REQUIRED_MISSING, fc_header_required[k])
         j = fc_msgtypes[self.msgtype].first
         for k in range(j, j + fc_msgtypes[self.msgtype].n):
-            if self.find(fc_required[k]) < 0:
+            if (index[slot_of(fc_required[k])] >> 16) != gen:
                 return self._reject(SRR_REQUIRED_MISSING, fc_required[k])
         return P_OK
 
@@ -728,11 +771,9 @@ cdef class GroupEntry(FieldView):
 
     cdef bint _owns_group(self, int g):
         cdef Message m = self.msg
-        cdef int k
-        for k in range(m.entries[self.entry].first, m.entries[self.entry].end):
-            if m.views[k].tag == m.groups[g].count_tag and m.views[k].group == self.group:
-                return True
-        return False
+        cdef int f = m.groups[g].field
+        return m.entries[self.entry].first <= f < m.entries[self.entry].end \
+            and m.views[f].group == self.group
 
     def fields(self):
         """This entry's own fields as (tag, bytes), nested groups excluded."""

@@ -30,6 +30,49 @@ cdef extern from *:
     """
     const int64_t fc_pow10[19]
 
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* Sum of n bytes (the FIX CheckSum before its modulo): 16 bytes a step. */
+    static inline unsigned int fc_byte_sum(const char* p, Py_ssize_t n) {
+        unsigned int sum = 0;
+        Py_ssize_t i = 0;
+    #if defined(__SSE2__)
+        __m128i acc = _mm_setzero_si128(), zero = _mm_setzero_si128();
+        for (; i + 16 <= n; i += 16)
+            acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_loadu_si128((const __m128i*)(p + i)), zero));
+        sum = (unsigned int)(_mm_cvtsi128_si64(acc) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)));
+    #endif
+        for (; i < n; i++)
+            sum += (unsigned char)p[i];
+        return sum;
+    }
+    """
+    unsigned int fc_byte_sum(const char* p, Py_ssize_t n) nogil
+
+cdef extern from *:
+    """
+    /* The first SOH in [p, limit), or NULL: 16 bytes a step, never reading
+       past limit. */
+    static inline const char* fc_find_soh(const char* p, const char* limit) {
+    #if defined(__SSE2__)
+        const __m128i soh = _mm_set1_epi8(1);
+        while (p + 16 <= limit) {
+            unsigned m = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i*)p), soh));
+            if (m) return p + __builtin_ctz(m);
+            p += 16;
+        }
+    #endif
+        for (; p < limit; p++)
+            if (*p == 1) return p;
+        return NULL;
+    }
+    """
+    const char* fc_find_soh(const char* p, const char* limit) nogil
+
 
 cdef inline int read_int(const char* p, Py_ssize_t n, int64_t* out) noexcept nogil:
     """[-]digits -> int64."""
@@ -99,7 +142,7 @@ cdef inline int read_fixed(const char* p, Py_ssize_t n, int digits,
             return V_OVERFLOW
         v *= 10
         frac += 1
-    if v > 9223372036854775807ULL:
+    if v > 9223372036854775807ULL + neg:
         return V_OVERFLOW
     out[0] = -<int64_t>v if neg else <int64_t>v
     return V_OK
@@ -172,6 +215,48 @@ cdef inline int read_time_of_day(const char* p, Py_ssize_t n, int64_t* ns) noexc
     return V_OK
 
 
+cdef inline bint _dd(const char* p, int hi) noexcept nogil:
+    """Two digits at p forming a number <= hi."""
+    cdef unsigned int a = <unsigned char>p[0] - 48, b = <unsigned char>p[1] - 48
+    return a <= 9 and b <= 9 and a * 10 + b <= <unsigned int>hi
+
+
+cdef extern from *:
+    """
+    #include <string.h>
+    /* 8 bytes that are all ASCII digits (SWAR: no branch per byte). */
+    static inline int fc_eight_digits(const char* p) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        return ((x & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL) &&
+               (((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL);
+    }
+    """
+    bint fc_eight_digits(const char* p) nogil
+
+
+cdef inline bint valid_timestamp(const char* p, Py_ssize_t n) noexcept nogil:
+    """The UTCTimestamp format, checked without converting it."""
+    cdef Py_ssize_t i
+    cdef unsigned int mo, dd
+    if n < 17 or n > 27 or p[8] != b'-' or p[11] != b':' or p[14] != b':':
+        return False
+    if not fc_eight_digits(p) or not _dd(p + 9, 23) or not _dd(p + 12, 59) \
+            or not _dd(p + 15, 60):
+        return False
+    mo = (p[4] - 48) * 10 + (p[5] - 48)
+    dd = (p[6] - 48) * 10 + (p[7] - 48)
+    if mo - 1 > 11 or dd - 1 > 30:
+        return False
+    if n > 17:
+        if p[17] != b'.' or n == 18:
+            return False
+        for i in range(18, n):
+            if <unsigned char>(p[i] - 48) > 9:
+                return False
+    return True
+
+
 cdef inline int read_timestamp(const char* p, Py_ssize_t n, int64_t* out) noexcept nogil:
     """UTCTimestamp YYYYMMDD-HH:MM:SS[.sss[sss[sss]]] -> ns since the epoch."""
     cdef int64_t days, tod
@@ -239,10 +324,29 @@ cdef inline void _two(char* w, int v) noexcept nogil:
     w[1] = <char>(48 + v % 10)
 
 
+cdef inline Py_ssize_t write_time_of_day(char* w, int64_t ns, int precision) noexcept nogil:
+    """HH:MM:SS[.fff…] of ``ns`` since midnight, 0, 3, 6 or 9 decimals."""
+    cdef int tod = <int>(ns // 1000000000LL), k
+    cdef int64_t frac = ns % 1000000000LL
+    _two(w, tod // 3600)
+    w[2] = b':'
+    _two(w + 3, (tod // 60) % 60)
+    w[5] = b':'
+    _two(w + 6, tod % 60)
+    if precision <= 0:
+        return 8
+    w[8] = b'.'
+    frac //= fc_pow10[9 - precision]
+    for k in range(precision, 0, -1):
+        w[8 + k] = <char>(48 + frac % 10)
+        frac //= 10
+    return 9 + precision
+
+
 cdef inline Py_ssize_t write_timestamp(char* w, int64_t ns, int precision) noexcept nogil:
     """UTCTimestamp with 0, 3, 6 or 9 decimals of the second."""
-    cdef int64_t days, rem, frac
-    cdef int y, m, d, tod, k
+    cdef int64_t days, rem
+    cdef int y, m, d
     days = ns // 86400000000000LL
     rem = ns - days * 86400000000000LL
     civil_from_days(days, &y, &m, &d)
@@ -251,18 +355,4 @@ cdef inline Py_ssize_t write_timestamp(char* w, int64_t ns, int precision) noexc
     _two(w + 4, m)
     _two(w + 6, d)
     w[8] = b'-'
-    tod = <int>(rem // 1000000000LL)
-    frac = rem % 1000000000LL
-    _two(w + 9, tod // 3600)
-    w[11] = b':'
-    _two(w + 12, (tod // 60) % 60)
-    w[14] = b':'
-    _two(w + 15, tod % 60)
-    if precision <= 0:
-        return 17
-    w[17] = b'.'
-    frac //= fc_pow10[9 - precision]
-    for k in range(precision, 0, -1):
-        w[17 + k] = <char>(48 + frac % 10)
-        frac //= 10
-    return 18 + precision
+    return 9 + write_time_of_day(w + 9, rem, precision)

@@ -1,0 +1,59 @@
+# Structural scan of a message body (the simdjson idea, for tag=value):
+# one SSE2 pass marks every '=' and SOH in two bitmaps; fields are then found
+# by bit scans instead of a byte loop or a memchr call per field.
+
+from libc.stdint cimport uint64_t
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline uint64_t fc_mask64(const char* p, __m128i c) {
+        uint64_t a = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i*)p), c));
+        uint64_t b = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i*)(p + 16)), c));
+        uint64_t d = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i*)(p + 32)), c));
+        uint64_t e = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i*)(p + 48)), c));
+        return a | (b << 16) | (d << 32) | (e << 48);
+    }
+    #endif
+    static inline void fc_block(const char* p, uint64_t* eq, uint64_t* soh) {
+    #if defined(__SSE2__)
+        *eq = fc_mask64(p, _mm_set1_epi8('='));
+        *soh = fc_mask64(p, _mm_set1_epi8(1));
+    #else
+        uint64_t e = 0, s = 0;
+        for (int k = 0; k < 64; k++) {
+            e |= (uint64_t)(p[k] == '=') << k;
+            s |= (uint64_t)(p[k] == 1) << k;
+        }
+        *eq = e; *soh = s;
+    #endif
+    }
+    /* Bit i of eq[] / soh[] is set when p[i] is '=' / SOH, for i < n; bit n
+       is set in both as a sentinel. The arrays hold n / 64 + 2 words.
+       Reads only p[0 .. n). */
+    static inline void fc_structural(const char* p, Py_ssize_t n, uint64_t* eq, uint64_t* soh) {
+        Py_ssize_t i = 0, w = 0;
+        char tail[64];
+        for (; i + 64 <= n; i += 64, w++)
+            fc_block(p + i, eq + w, soh + w);
+        memset(tail, 0, 64);
+        memcpy(tail, p + i, (size_t)(n - i));
+        fc_block(tail, eq + w, soh + w);
+        eq[w] |= (uint64_t)1 << (n - i);
+        soh[w] |= (uint64_t)1 << (n - i);
+        eq[w + 1] = soh[w + 1] = 0;
+    }
+    /* The first set bit at or after pos (a sentinel bit must follow). */
+    static inline Py_ssize_t fc_next_bit(const uint64_t* m, Py_ssize_t pos) {
+        Py_ssize_t w = pos >> 6;
+        uint64_t x = m[w] & (~(uint64_t)0 << (pos & 63));
+        while (!x)
+            x = m[++w];
+        return (w << 6) + __builtin_ctzll(x);
+    }
+    """
+    void fc_structural(const char* p, Py_ssize_t n, uint64_t* eq, uint64_t* soh) nogil
+    Py_ssize_t fc_next_bit(const uint64_t* m, Py_ssize_t pos) nogil
