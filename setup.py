@@ -16,7 +16,7 @@ if DEBUG:
     cflags = ["-O0", "-g3", "-UNDEBUG"]
     directives = {"boundscheck": True, "wraparound": True, "initializedcheck": True}
 else:
-    cflags = ["-O3", "-fno-strict-aliasing", "-DNDEBUG"]
+    cflags = ["-O3", "-DNDEBUG"]
     directives = {}
 directives["language_level"] = 3
 

@@ -103,10 +103,20 @@ cdef class Message(FieldView):
     cdef int garble                  # G_* when status is P_GARBLED
     cdef int reason                  # SRR_* when status is P_REJECT
     cdef int ref_tag                 # the offending tag, 0 when none
+    cdef unsigned int check_sum      # header bytes + (1024 - CheckSum): 0 mod 256 with the body
+
+    # body-parse state that only the slow path (_field) changes
+    cdef bint in_body, in_trailer    # a body field seen; a trailer field (93, 89) seen
+    cdef bint slow                   # in_trailer, in a group, or a DATA field due
+    cdef int depth                   # open repeating groups
+    cdef int stack[MAX_GROUP_DEPTH]  # their instances
+    cdef Py_ssize_t data_len         # length of the DATA field due next, -1 when none
+    cdef int data_tag
 
     cdef int parse(self, const char* buf, Py_ssize_t n, Py_ssize_t* used) noexcept
     cdef int _frame(self, const char* buf, Py_ssize_t n, Py_ssize_t* used) noexcept
     cdef int _body(self, Py_ssize_t start, Py_ssize_t end) noexcept
+    cdef Py_ssize_t _field(self, int tag, int slot, Py_ssize_t q, Py_ssize_t s, Py_ssize_t end) noexcept
     cdef int _reject(self, int reason, int tag) noexcept
     cdef int _grow(self) noexcept
     cdef int _grow_bits(self, Py_ssize_t words) noexcept

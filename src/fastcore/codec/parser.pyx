@@ -461,8 +461,7 @@ cdef class Message(FieldView):
         cdef const char* p
         cdef const char* q
         cdef Py_ssize_t i, body_start, end, length
-        cdef unsigned int sum
-        cdef int k
+        cdef int k, rc
         used[0] = 0
         # BeginString: "8=FIX" at the start, else drop up to the next one
         if n < 5:
@@ -509,14 +508,17 @@ cdef class Message(FieldView):
                 <unsigned char>(q[3] - 48) > 9 or <unsigned char>(q[4] - 48) > 9 or \
                 <unsigned char>(q[5] - 48) > 9:
             return self._skip(buf, n, 1, used, G_BODY_LENGTH)
-        sum = fc_byte_sum(buf, end)
-        if (sum & 255) != <unsigned int>((q[3] - 48) * 100 + (q[4] - 48) * 10 + (q[5] - 48)):
-            return self._skip(buf, n, 1, used, G_CHECKSUM)
-        self.size = end + 7
-        used[0] = end + 7
         if buf[end - 1] != SOH:         # the last body field must end in SOH
             return self._skip(buf, n, 1, used, G_BODY_LENGTH)
-        return self._body(body_start, end)
+        self.size = end + 7
+        used[0] = end + 7
+        # the body pass sums the body's bytes; the CheckSum is checked there
+        self.check_sum = (fc_byte_sum(buf, body_start) + <unsigned int>(
+            1024 - ((q[3] - 48) * 100 + (q[4] - 48) * 10 + (q[5] - 48)))) & 255
+        rc = self._body(body_start, end)
+        if rc == P_GARBLED:
+            return self._skip(buf, n, 1, used, G_CHECKSUM)
+        return rc
 
     cdef int _skip(self, const char* buf, Py_ssize_t n, Py_ssize_t start,
                    Py_ssize_t* used, int why) noexcept:
@@ -536,159 +538,92 @@ cdef class Message(FieldView):
         return P_GARBLED
 
     cdef int _body(self, Py_ssize_t start, Py_ssize_t end) noexcept:
+        """Split and validate the body ``buf[start:end]`` (35=… up to 10=).
+
+        Plain body fields take the loop's fast path; the first field, header
+        and trailer fields, repeating groups, DATA and tags outside the
+        dictionary go through ``_field``.
+        """
         cdef const char* buf = self.buf
-        cdef Py_ssize_t p = start, q, vlen, data_len = -1
-        cdef int tag, slot, rc, nf, k, j, g, gid, depth = 0, data_tag = 0
+        cdef Py_ssize_t p = start, q, s, e, vlen
+        cdef int tag, slot, rc, nf = 0, k, j
         cdef unsigned int d
-        cdef int stack[MAX_GROUP_DEPTH]
-        cdef bint in_body = False, in_trailer = False, placed
-        cdef int64_t v
-        cdef fc_group* grp
-        cdef uint16_t flags
+        cdef uint8_t flags
         cdef fc_field* views = self.views
         cdef fc_field* fv
         cdef uint32_t* index = self.index
         cdef uint32_t gen = self.gen
         cdef uint64_t* eq_bits
         cdef uint64_t* soh_bits
-        cdef Py_ssize_t s, e
+        cdef fc_group* grp
         # structural bitmaps of the body: bit i marks buf[start + i]
         if (end - start) // 64 + 2 > self.cap_words:
             if self._grow_bits((end - start) // 64 + 2):
                 return self._reject(SRR_OTHER, 0)
         eq_bits = self.eq_bits
         soh_bits = self.soh_bits
-        fc_structural(buf + start, end - start, eq_bits, soh_bits)
+        if (fc_structural(buf + start, end - start, eq_bits, soh_bits) + self.check_sum) & 255:
+            return P_GARBLED            # CheckSum mismatch
+        self.in_body = False
+        self.in_trailer = False
+        self.slow = False
+        self.depth = 0
+        self.data_len = -1
         while p < end:
             # tag: 1-9 digits before the field's first '=', no leading zero
             s = start + fc_next_bit(soh_bits, p - start)
             e = start + fc_next_bit(eq_bits, p - start)
-            if e > s or e == p or e - p > 9 or buf[p] == b'0':
+            if e > s or <size_t>(e - p - 1) > 8 or buf[p] == b'0':
                 return self._reject(SRR_INVALID_TAG, 0)
             tag = 0
-            for k in range(<int>(e - p)):
-                d = <unsigned char>buf[p + k] - 48
+            while p < e:
+                d = <unsigned char>buf[p] - 48
                 if d > 9:
                     return self._reject(SRR_INVALID_TAG, 0)
                 tag = tag * 10 + d
+                p += 1
             q = e + 1
-            slot = slot_of(tag)
-            if data_len >= 0 and tag == data_tag:   # DATA: exactly its length, SOH allowed
-                if data_len >= end - q or buf[q + data_len] != SOH:
-                    return self._reject(SRR_DATA_FORMAT, tag)
-                vlen = data_len
-            else:
-                vlen = s - q
-            data_len = -1
+            slot = fc_low_slot[tag] if tag < FC_LOW_TAGS else slot_of(tag)
+            flags = fc_slots[slot].flags
+            if nf == 0 or slot == 0 or self.slow or flags & (F_HEADER | F_TRAILER | F_GROUP | F_LENGTH):
+                self.nfields = nf
+                p = self._field(tag, slot, q, s, end)
+                if p < 0:
+                    return P_REJECT
+                nf = self.nfields
+                views = self.views
+                continue
+            # fast path: a plain body field
+            vlen = s - q
             if vlen == 0:
                 return self._reject(SRR_NO_VALUE, tag)
-            nf = self.nfields
+            if flags & F_CHECK:
+                rc = check_value(slot, buf + q, vlen)
+                if rc >= 0:
+                    return self._reject(rc, tag)
+            if (index[slot] >> 16) == gen:
+                return self._reject(SRR_DUPLICATE_TAG, tag)
             if nf >= self.cap_fields:
+                self.nfields = nf
                 if nf >= 0xFFFF or self._grow():
                     return self._reject(SRR_OTHER, tag)
                 views = self.views
-            flags = fc_slots[slot].flags
-            if nf == 0:                 # MsgType, third after 8 and 9
-                if tag != 35:
-                    return self._reject(SRR_ORDER, 35)
-                self.msgtype = msgtype_index(buf + q, vlen)
-                if self.msgtype < 0:
-                    return self._reject(SRR_INVALID_MSGTYPE, 35)
-            else:
-                if slot == 0 or in_trailer or flags & (F_HEADER | F_TRAILER):
-                    rc = misplaced(tag, slot, in_body, in_trailer)
-                    if rc >= 0:
-                        return self._reject(rc, tag)
-                    if slot and flags & F_TRAILER:
-                        in_trailer = True
-                    elif slot == 0 or not flags & F_HEADER:
-                        in_body = True
-                else:
-                    in_body = True
-                if flags & F_CHECK:
-                    rc = check_value(slot, buf + q, vlen)
-                    if rc >= 0:
-                        return self._reject(rc, tag)
-                if flags & F_LENGTH:
-                    read_int(buf + q, vlen, &v)
-                    data_len = v
-                    data_tag = fc_slots[slot].data_tag
+            index[slot] = (gen << 16) | <uint32_t>nf
             fv = &views[nf]
             fv.tag = tag
             fv.off = <int32_t>q
             fv.len = <int32_t>vlen
             fv.slot = <int16_t>slot
             fv.group = -1
-            # repeating groups: is this field an entry's, or does it close groups?
-            placed = False
-            while depth > 0:
-                g = stack[depth - 1]
-                grp = &self.groups[g]
-                gid = grp.gid
-                if tag == fc_groups[gid].delim:
-                    if grp.n == grp.count:
-                        return self._reject(SRR_NUMINGROUP, grp.count_tag)
-                    if self.nentries >= self.cap_entries and self._grow():
-                        return self._reject(SRR_OTHER, tag)
-                    self.entries[self.nentries].first = nf
-                    self.entries[self.nentries].group = g
-                    if grp.n == 0:
-                        grp.first = self.nentries
-                    grp.last = self.nentries
-                    self.nentries += 1
-                    grp.n += 1
-                    placed = True
-                    break
-                if is_member(gid, tag):
-                    if grp.n == 0:
-                        return self._reject(SRR_GROUP_ORDER, tag)
-                    for k in range(self.entries[grp.last].first, nf):
-                        if views[k].tag == tag and views[k].group == g:
-                            return self._reject(SRR_GROUP_ORDER, tag)
-                    placed = True
-                    break
-                if grp.n != grp.count:
-                    return self._reject(SRR_NUMINGROUP, grp.count_tag)
-                depth -= 1
-            if placed:
-                g = stack[depth - 1]
-                fv.group = <int16_t>g
-                self.entries[self.groups[g].last].end = nf + 1
-            elif slot:
-                if (index[slot] >> 16) == gen:
-                    return self._reject(SRR_DUPLICATE_TAG, tag)
-                index[slot] = (gen << 16) | <uint32_t>nf
-            else:
-                for k in range(nf):
-                    if views[k].tag == tag and views[k].group < 0:
-                        return self._reject(SRR_DUPLICATE_TAG, tag)
-            self.nfields = nf + 1
-            # a NumInGroup field opens a group
-            if slot and fc_slots[slot].flags & F_GROUP:
-                read_int(buf + q, vlen, &v)
-                if self.ngroups >= self.cap_groups and self._grow():
-                    return self._reject(SRR_OTHER, tag)
-                if depth == MAX_GROUP_DEPTH or v > 0xFFFF:
-                    return self._reject(SRR_NUMINGROUP, tag)
-                grp = &self.groups[self.ngroups]
-                grp.count_tag = tag
-                grp.field = nf
-                grp.gid = fc_slots[slot].group_id
-                grp.count = <int32_t>v
-                grp.first = self.nentries
-                grp.last = self.nentries
-                grp.n = 0
-                grp.parent = stack[depth - 1] if depth else -1
-                if v > 0:
-                    stack[depth] = self.ngroups
-                    depth += 1
-                self.ngroups += 1
-            p = q + vlen + 1
-        while depth > 0:
-            grp = &self.groups[stack[depth - 1]]
+            nf += 1
+            self.in_body = True
+            p = s + 1
+        self.nfields = nf
+        while self.depth > 0:
+            grp = &self.groups[self.stack[self.depth - 1]]
             if grp.n != grp.count:
                 return self._reject(SRR_NUMINGROUP, grp.count_tag)
-            depth -= 1
+            self.depth -= 1
         # required fields: the standard header's, then the message type's
         for k in range(FC_NHEADER_REQUIRED):
             if (index[slot_of(fc_header_required[k])] >> 16) != gen:
@@ -698,6 +633,141 @@ cdef class Message(FieldView):
             if (index[slot_of(fc_required[k])] >> 16) != gen:
                 return self._reject(SRR_REQUIRED_MISSING, fc_required[k])
         return P_OK
+
+    cdef Py_ssize_t _field(self, int tag, int slot, Py_ssize_t q, Py_ssize_t s,
+                           Py_ssize_t end) noexcept:
+        """Every field the fast path does not take: its value starts at ``q``
+        and, unless it is a DATA field, ends at the SOH at ``s``. Returns where
+        the next field starts, or -1 after a reject."""
+        cdef const char* buf = self.buf
+        cdef Py_ssize_t vlen
+        cdef int nf = self.nfields, rc, g, gid, k
+        cdef uint8_t flags = fc_slots[slot].flags
+        cdef fc_field* fv
+        cdef fc_group* grp
+        cdef int64_t v
+        cdef bint placed = False
+        if self.data_len >= 0 and tag == self.data_tag:   # DATA: exactly its length, SOH allowed
+            if self.data_len >= end - q or buf[q + self.data_len] != SOH:
+                self._reject(SRR_DATA_FORMAT, tag)
+                return -1
+            vlen = self.data_len
+        else:
+            vlen = s - q
+        self.data_len = -1
+        if vlen == 0:
+            self._reject(SRR_NO_VALUE, tag)
+            return -1
+        if nf >= self.cap_fields and (nf >= 0xFFFF or self._grow()):
+            self._reject(SRR_OTHER, tag)
+            return -1
+        if nf == 0:                     # MsgType, third after 8 and 9
+            if tag != 35:
+                self._reject(SRR_ORDER, 35)
+                return -1
+            self.msgtype = msgtype_index(buf + q, vlen)
+            if self.msgtype < 0:
+                self._reject(SRR_INVALID_MSGTYPE, 35)
+                return -1
+        else:
+            rc = misplaced(tag, slot, self.in_body, self.in_trailer)
+            if rc >= 0:
+                self._reject(rc, tag)
+                return -1
+            if slot and flags & F_TRAILER:
+                self.in_trailer = True
+            elif slot == 0 or not flags & F_HEADER:
+                self.in_body = True
+            if flags & F_CHECK:
+                rc = check_value(slot, buf + q, vlen)
+                if rc >= 0:
+                    self._reject(rc, tag)
+                    return -1
+            if flags & F_LENGTH:
+                read_int(buf + q, vlen, &v)
+                self.data_len = v
+                self.data_tag = fc_slots[slot].data_tag
+        fv = &self.views[nf]
+        fv.tag = tag
+        fv.off = <int32_t>q
+        fv.len = <int32_t>vlen
+        fv.slot = <int16_t>slot
+        fv.group = -1
+        # repeating groups: is this field an entry's, or does it close groups?
+        while self.depth > 0:
+            g = self.stack[self.depth - 1]
+            grp = &self.groups[g]
+            gid = grp.gid
+            if tag == fc_groups[gid].delim:
+                if grp.n == grp.count:
+                    self._reject(SRR_NUMINGROUP, grp.count_tag)
+                    return -1
+                if self.nentries >= self.cap_entries and self._grow():
+                    self._reject(SRR_OTHER, tag)
+                    return -1
+                self.entries[self.nentries].first = nf
+                self.entries[self.nentries].group = g
+                if grp.n == 0:
+                    grp.first = self.nentries
+                grp.last = self.nentries
+                self.nentries += 1
+                grp.n += 1
+                placed = True
+                break
+            if is_member(gid, tag):
+                if grp.n == 0:
+                    self._reject(SRR_GROUP_ORDER, tag)
+                    return -1
+                for k in range(self.entries[grp.last].first, nf):
+                    if self.views[k].tag == tag and self.views[k].group == g:
+                        self._reject(SRR_GROUP_ORDER, tag)
+                        return -1
+                placed = True
+                break
+            if grp.n != grp.count:
+                self._reject(SRR_NUMINGROUP, grp.count_tag)
+                return -1
+            self.depth -= 1
+        if placed:
+            g = self.stack[self.depth - 1]
+            fv.group = <int16_t>g
+            self.entries[self.groups[g].last].end = nf + 1
+        elif slot:
+            if (self.index[slot] >> 16) == self.gen:
+                self._reject(SRR_DUPLICATE_TAG, tag)
+                return -1
+            self.index[slot] = (self.gen << 16) | <uint32_t>nf
+        else:
+            for k in range(nf):
+                if self.views[k].tag == tag and self.views[k].group < 0:
+                    self._reject(SRR_DUPLICATE_TAG, tag)
+                    return -1
+        nf += 1
+        self.nfields = nf
+        # a NumInGroup field opens a group
+        if slot and flags & F_GROUP:
+            read_int(buf + q, vlen, &v)
+            if self.ngroups >= self.cap_groups and self._grow():
+                self._reject(SRR_OTHER, tag)
+                return -1
+            if self.depth == MAX_GROUP_DEPTH or v > 0xFFFF:
+                self._reject(SRR_NUMINGROUP, tag)
+                return -1
+            grp = &self.groups[self.ngroups]
+            grp.count_tag = tag
+            grp.field = nf - 1
+            grp.gid = fc_slots[slot].group_id
+            grp.count = <int32_t>v
+            grp.first = self.nentries
+            grp.last = self.nentries
+            grp.n = 0
+            grp.parent = self.stack[self.depth - 1] if self.depth else -1
+            if v > 0:
+                self.stack[self.depth] = self.ngroups
+                self.depth += 1
+            self.ngroups += 1
+        self.slow = self.in_trailer or self.depth > 0 or self.data_len >= 0
+        return q + vlen + 1
 
     # ---- the Python edge ---------------------------------------------------
 
