@@ -46,7 +46,7 @@ TYPES = {
 LOW_TAGS = 2048      # tags below this map to a slot by direct index
 HIGH_BUCKETS = 64    # open-addressed table for the few higher tags
 
-F_HEADER, F_TRAILER, F_GROUP, F_LENGTH, F_DATA, F_ENUM, F_CHECK = 1, 2, 4, 8, 16, 32, 64
+F_HEADER, F_TRAILER, F_GROUP, F_LENGTH, F_DATA, F_ENUM, F_CHECK, F_FRAME = 1, 2, 4, 8, 16, 32, 64, 128
 # types whose values have a format to check (the others are free text)
 FREE_TEXT = {"STRING", "DATA", "CURRENCY", "EXCHANGE", "COUNTRY", "MULTIPLEVALUESTRING"}
 
@@ -161,6 +161,8 @@ def main(argv=None):
             flags |= F_ENUM
         if num in enum_index or typ not in FREE_TEXT:
             flags |= F_CHECK
+        if num in (8, 9, 10, 35):
+            flags |= F_FRAME
         rows.append((num, TYPES[typ], flags, enum_index.get(num, -1),
                      group_ids.get(num, -1), length_of_data.get(num, 0)))
 

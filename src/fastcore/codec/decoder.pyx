@@ -10,7 +10,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeLatin1
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t
 from libc.stdlib cimport malloc, free
 
 from fastcore._types cimport PX_DIGITS, QTY_DIGITS
@@ -66,6 +66,7 @@ cdef class Decoder:
     cdef int n
     cdef int* tags
     cdef int* kinds
+    cdef int* slots
     cdef readonly tuple fields
 
     def __cinit__(self, tags, kinds=None, *, Py_ssize_t max_body_length=DEFAULT_MAX_BODY_LENGTH):
@@ -75,10 +76,12 @@ cdef class Decoder:
         self.n = len(tags)
         self.tags = <int*>malloc(max(self.n, 1) * sizeof(int))
         self.kinds = <int*>malloc(max(self.n, 1) * sizeof(int))
-        if self.tags == NULL or self.kinds == NULL:
+        self.slots = <int*>malloc(max(self.n, 1) * sizeof(int))
+        if self.tags == NULL or self.kinds == NULL or self.slots == NULL:
             raise MemoryError()
         for i, tag in enumerate(tags):
             self.tags[i] = tag
+            self.slots[i] = slot_of(tag)
             self.kinds[i] = KINDS[kinds[tag]] if tag in kinds else kind_of(tag)
         self.msg = Message.__new__(Message)
         self.msg.max_body_length = max_body_length
@@ -86,6 +89,7 @@ cdef class Decoder:
     def __dealloc__(self):
         free(self.tags)
         free(self.kinds)
+        free(self.slots)
 
     cpdef tuple decode(self, bytes data):
         """The values of the decoder's tags in one message; raises like
@@ -94,6 +98,7 @@ cdef class Decoder:
         cdef Py_ssize_t used
         cdef tuple out
         cdef int i, f, rc
+        cdef uint32_t e
         cdef int64_t v
         cdef const char* p
         cdef Py_ssize_t n
@@ -103,7 +108,11 @@ cdef class Decoder:
             m._raise()
         out = PyTuple_New(self.n)
         for i in range(self.n):
-            f = m.find(self.tags[i])
+            if self.slots[i]:           # the message's slot table, read in place
+                e = m.index[self.slots[i]]
+                f = <int>(e & 0xFFFF) if (e >> 16) == m.gen else -1
+            else:
+                f = m.find(self.tags[i])
             if f < 0:
                 value = None
             else:

@@ -88,6 +88,7 @@ cdef enum:
     F_DATA = 16
     F_ENUM = 32
     F_CHECK = 64     # a format or an enum to check; free text has none
+    F_FRAME = 128    # 8, 9, 35, 10: only where framing puts them
 
 
 cdef inline int slot_of(int tag) noexcept nogil:

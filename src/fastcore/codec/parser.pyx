@@ -115,7 +115,27 @@ cdef inline bint in_enum(int enum_id, const char* p, Py_ssize_t n, bint multi) n
 
 
 cdef inline int check_value(int slot, const char* p, Py_ssize_t n) noexcept nogil:
-    """SRR_* of a field value against its dictionary type, or -1 when valid."""
+    """SRR_* of a field value against its dictionary type, or -1 when valid.
+
+    The commonest case, a one-character enum (Side, OrdType, TimeInForce …),
+    is a bit test here; the others go to check_typed.
+    """
+    cdef const fc_slot_info* s = &fc_slots[slot]
+    cdef unsigned char c
+    if s.type == T_CHAR and s.flags & F_ENUM and fc_enums[s.enum_id].first < 0:
+        c = <unsigned char>p[0]
+        if n != 1:
+            return SRR_DATA_FORMAT
+        if c < 64:
+            return -1 if (fc_enums[s.enum_id].lo >> c) & 1 else SRR_VALUE_INCORRECT
+        if c < 128:
+            return -1 if (fc_enums[s.enum_id].hi >> (c - 64)) & 1 else SRR_VALUE_INCORRECT
+        return SRR_VALUE_INCORRECT
+    return check_typed(slot, p, n)
+
+
+cdef int check_typed(int slot, const char* p, Py_ssize_t n) noexcept nogil:
+    """check_value for every type but the one-character enums."""
     cdef const fc_slot_info* s = &fc_slots[slot]
     cdef int t = s.type
     cdef int64_t v
@@ -540,9 +560,9 @@ cdef class Message(FieldView):
     cdef int _body(self, Py_ssize_t start, Py_ssize_t end) noexcept:
         """Split and validate the body ``buf[start:end]`` (35=… up to 10=).
 
-        Plain body fields take the loop's fast path; the first field, header
-        and trailer fields, repeating groups, DATA and tags outside the
-        dictionary go through ``_field``.
+        Plain fields take the loop's fast path; the first field, a header
+        field after the body began, trailer fields, repeating groups, DATA
+        and tags outside the dictionary go through ``_field``.
         """
         cdef const char* buf = self.buf
         cdef Py_ssize_t p = start, q, s, e, vlen
@@ -556,6 +576,7 @@ cdef class Message(FieldView):
         cdef uint64_t* eq_bits
         cdef uint64_t* soh_bits
         cdef fc_group* grp
+        cdef bint in_body = False
         # structural bitmaps of the body: bit i marks buf[start + i]
         if (end - start) // 64 + 2 > self.cap_words:
             if self._grow_bits((end - start) // 64 + 2):
@@ -585,12 +606,16 @@ cdef class Message(FieldView):
             q = e + 1
             slot = fc_low_slot[tag] if tag < FC_LOW_TAGS else slot_of(tag)
             flags = fc_slots[slot].flags
-            if nf == 0 or slot == 0 or self.slow or flags & (F_HEADER | F_TRAILER | F_GROUP | F_LENGTH):
+            if nf == 0 or slot == 0 or self.slow or \
+                    flags & (F_TRAILER | F_GROUP | F_LENGTH | F_FRAME) or \
+                    (flags & F_HEADER and in_body):
                 self.nfields = nf
+                self.in_body = in_body
                 p = self._field(tag, slot, q, s, end)
                 if p < 0:
                     return P_REJECT
                 nf = self.nfields
+                in_body = self.in_body
                 views = self.views
                 continue
             # fast path: a plain body field
@@ -616,7 +641,8 @@ cdef class Message(FieldView):
             fv.slot = <int16_t>slot
             fv.group = -1
             nf += 1
-            self.in_body = True
+            if not flags & F_HEADER:
+                in_body = True
             p = s + 1
         self.nfields = nf
         while self.depth > 0:
