@@ -94,8 +94,7 @@ cdef class Message(FieldView):
     cdef int ngroups, cap_groups
     cdef fc_entry* entries
     cdef int nentries, cap_entries
-    cdef uint64_t* eq_bits           # structural bitmaps of the body ('=' and SOH)
-    cdef uint64_t* soh_bits
+    cdef uint64_t* soh_bits          # structural bitmap of the body: where each SOH is
     cdef Py_ssize_t cap_words
 
     cdef int msgtype                 # index into fc_msgtypes, -1 unknown

@@ -380,7 +380,6 @@ cdef class Message(FieldView):
         self.entries = <fc_entry*>malloc(self.cap_entries * sizeof(fc_entry))
         self.index = <uint32_t*>calloc(FC_NSLOTS, sizeof(uint32_t))
         self.cap_words = 0
-        self.eq_bits = NULL
         self.soh_bits = NULL
         self.gen = 0
         self.msgtype = -1
@@ -392,7 +391,6 @@ cdef class Message(FieldView):
         free(self.groups)
         free(self.entries)
         free(self.index)
-        free(self.eq_bits)
         free(self.soh_bits)
 
     cdef int _grow(self) noexcept:
@@ -419,12 +417,8 @@ cdef class Message(FieldView):
         return 0
 
     cdef int _grow_bits(self, Py_ssize_t words) noexcept:
-        """Room for the bitmaps of a body of ``words`` 64-byte blocks; -1 when out of memory."""
-        cdef void* a = realloc(self.eq_bits, words * sizeof(uint64_t))
-        if a == NULL:
-            return -1
-        self.eq_bits = <uint64_t*>a
-        a = realloc(self.soh_bits, words * sizeof(uint64_t))
+        """Room for the SOH bitmap of a body of ``words`` 64-byte blocks; -1 when out of memory."""
+        cdef void* a = realloc(self.soh_bits, words * sizeof(uint64_t))
         if a == NULL:
             return -1
         self.soh_bits = <uint64_t*>a
@@ -573,7 +567,6 @@ cdef class Message(FieldView):
         cdef fc_field* fv
         cdef uint32_t* index = self.index
         cdef uint32_t gen = self.gen
-        cdef uint64_t* eq_bits
         cdef uint64_t* soh_bits
         cdef fc_group* grp
         cdef bint in_body = False
@@ -581,9 +574,8 @@ cdef class Message(FieldView):
         if (end - start) // 64 + 2 > self.cap_words:
             if self._grow_bits((end - start) // 64 + 2):
                 return self._reject(SRR_OTHER, 0)
-        eq_bits = self.eq_bits
         soh_bits = self.soh_bits
-        if (fc_structural(buf + start, end - start, eq_bits, soh_bits) + self.check_sum) & 255:
+        if (fc_structural(buf + start, end - start, soh_bits) + self.check_sum) & 255:
             return P_GARBLED            # CheckSum mismatch
         self.in_body = False
         self.in_trailer = False
@@ -591,18 +583,20 @@ cdef class Message(FieldView):
         self.depth = 0
         self.data_len = -1
         while p < end:
-            # tag: 1-9 digits before the field's first '=', no leading zero
+            # tag: 1-9 digits, no leading zero, then '='; the value runs to the next SOH
             s = start + fc_next_bit(soh_bits, p - start)
-            e = start + fc_next_bit(eq_bits, p - start)
-            if e > s or <size_t>(e - p - 1) > 8 or buf[p] == b'0':
+            d = <unsigned char>buf[p] - 48
+            if d - 1 > 8:               # not 1-9
                 return self._reject(SRR_INVALID_TAG, 0)
-            tag = 0
-            while p < e:
-                d = <unsigned char>buf[p] - 48
-                if d > 9:
-                    return self._reject(SRR_INVALID_TAG, 0)
+            tag = d
+            e = p + 1
+            d = <unsigned char>buf[e] - 48
+            while d <= 9:
                 tag = tag * 10 + d
-                p += 1
+                e += 1
+                d = <unsigned char>buf[e] - 48
+            if buf[e] != b'=' or e >= s or e - p > 9:
+                return self._reject(SRR_INVALID_TAG, 0)
             q = e + 1
             slot = fc_low_slot[tag] if tag < FC_LOW_TAGS else slot_of(tag)
             flags = fc_slots[slot].flags
