@@ -228,7 +228,9 @@ def main(argv=None):
     arr("int16_t", "fc_msgtype_by_char", [str(v) for v in one])
     arr("int16_t", "fc_msgtype_by_pair", [str(v) for v in two])
     arr("int32_t", "fc_required", [str(v) for v in req_list])
+    arr("uint16_t", "fc_required_slot", [str(slot_of[v]) for v in req_list])
     arr("int32_t", "fc_header_required", [str(v) for v in hreq])
+    arr("uint16_t", "fc_header_required_slot", [str(slot_of[v]) for v in hreq])
     w.append(f"#define FC_NHEADER_REQUIRED {len(hreq)}")
     w.append("#endif")
     with open(OUT_H, "w") as fh:

@@ -52,7 +52,9 @@ cdef extern from "_fix44.h" nogil:
     const int16_t fc_msgtype_by_char[]
     const int16_t fc_msgtype_by_pair[]
     const int32_t fc_required[]
+    const uint16_t fc_required_slot[]
     const int32_t fc_header_required[]
+    const uint16_t fc_header_required_slot[]
 
 # Field types (the TYPES table of tools/gen_fix44.py)
 cdef enum:

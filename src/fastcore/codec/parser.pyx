@@ -134,30 +134,43 @@ cdef inline int check_value(int slot, const char* p, Py_ssize_t n) noexcept nogi
     return check_typed(slot, p, n)
 
 
+cdef inline bint all_digits(const char* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    if n == 0:
+        return False
+    for i in range(n):
+        if <unsigned char>(p[i] - 48) > 9:
+            return False
+    return True
+
+
 cdef int check_typed(int slot, const char* p, Py_ssize_t n) noexcept nogil:
     """check_value for every type but the one-character enums."""
     cdef const fc_slot_info* s = &fc_slots[slot]
-    cdef int t = s.type
     cdef int64_t v
-    cdef int rc
-    if t == T_STRING or t == T_DATA:
-        pass
-    elif t == T_INT or t == T_LENGTH or t == T_SEQNUM or t == T_NUMINGROUP \
+    cdef int t = s.type
+    if t == T_INT or t == T_LENGTH or t == T_SEQNUM or t == T_NUMINGROUP \
             or t == T_TAGNUM or t == T_DAYOFMONTH:
-        rc = read_int(p, n, &v)
-        if rc != V_OK or (t != T_INT and v < 0):
-            return SRR_DATA_FORMAT
-    elif t == T_CHAR:
-        if n != 1:
-            return SRR_DATA_FORMAT
-    elif t == T_BOOLEAN:
-        if n != 1 or (p[0] != b'Y' and p[0] != b'N'):
+        # digits (a sign only for INT), and at most 18 of them: always an int64
+        if n > 18:
+            if read_int(p, n, &v) != V_OK or (t != T_INT and v < 0):
+                return SRR_DATA_FORMAT
+        elif t == T_INT and p[0] == b'-':
+            if not all_digits(p + 1, n - 1):
+                return SRR_DATA_FORMAT
+        elif not all_digits(p, n):
             return SRR_DATA_FORMAT
     elif t >= T_FLOAT and t <= T_PERCENTAGE:
         if not is_decimal(p, n):
             return SRR_DATA_FORMAT
     elif t == T_UTCTIMESTAMP:
         if not valid_timestamp(p, n):
+            return SRR_DATA_FORMAT
+    elif t == T_CHAR:
+        if n != 1:
+            return SRR_DATA_FORMAT
+    elif t == T_BOOLEAN:
+        if n != 1 or (p[0] != b'Y' and p[0] != b'N'):
             return SRR_DATA_FORMAT
     elif t == T_UTCTIMEONLY:
         if read_time_of_day(p, n, &v) != V_OK:
@@ -484,13 +497,16 @@ cdef class Message(FieldView):
             return self._skip(buf, n, 1, used, G_NO_BEGIN)
         if memcmp(buf, b"8=FIX", 5) != 0:
             return self._skip(buf, n, 1, used, G_NO_BEGIN)
-        p = <const char*>memchr(buf + 5, SOH, (n if n < 32 else 32) - 5)
-        if p == NULL:
-            if n < 32:
-                return P_PARTIAL
-            return self._skip(buf, n, 1, used, G_NO_BEGIN)
+        if n >= 10 and memcmp(buf + 5, b".4.4\x01", 5) == 0:
+            i = 10                      # the usual BeginString
+        else:
+            p = <const char*>memchr(buf + 5, SOH, (n if n < 32 else 32) - 5)
+            if p == NULL:
+                if n < 32:
+                    return P_PARTIAL
+                return self._skip(buf, n, 1, used, G_NO_BEGIN)
+            i = p - buf + 1
         # BodyLength: "9=" digits SOH
-        i = p - buf + 1
         if n - i < 2:
             return P_PARTIAL
         if buf[i] != b'9' or buf[i + 1] != b'=':
@@ -526,9 +542,9 @@ cdef class Message(FieldView):
             return self._skip(buf, n, 1, used, G_BODY_LENGTH)
         self.size = end + 7
         used[0] = end + 7
-        # the body pass sums the body's bytes; the CheckSum is checked there
-        self.check_sum = (fc_byte_sum(buf, body_start) + <unsigned int>(
-            1024 - ((q[3] - 48) * 100 + (q[4] - 48) * 10 + (q[5] - 48)))) & 255
+        # the body pass sums the message's bytes; the CheckSum is checked there
+        self.check_sum = <unsigned int>(
+            1024 - ((q[3] - 48) * 100 + (q[4] - 48) * 10 + (q[5] - 48))) & 255
         rc = self._body(body_start, end)
         if rc == P_GARBLED:
             return self._skip(buf, n, 1, used, G_CHECKSUM)
@@ -570,12 +586,12 @@ cdef class Message(FieldView):
         cdef uint64_t* soh_bits
         cdef fc_group* grp
         cdef bint in_body = False
-        # structural bitmaps of the body: bit i marks buf[start + i]
-        if (end - start) // 64 + 2 > self.cap_words:
-            if self._grow_bits((end - start) // 64 + 2):
+        # the SOH bitmap of the message up to the CheckSum: bit i marks buf[i]
+        if end // 64 + 2 > self.cap_words:
+            if self._grow_bits(end // 64 + 2):
                 return self._reject(SRR_OTHER, 0)
         soh_bits = self.soh_bits
-        if (fc_structural(buf + start, end - start, soh_bits) + self.check_sum) & 255:
+        if (fc_structural(buf, end, soh_bits) + self.check_sum) & 255:
             return P_GARBLED            # CheckSum mismatch
         self.in_body = False
         self.in_trailer = False
@@ -584,7 +600,7 @@ cdef class Message(FieldView):
         self.data_len = -1
         while p < end:
             # tag: 1-9 digits, no leading zero, then '='; the value runs to the next SOH
-            s = start + fc_next_bit(soh_bits, p - start)
+            s = fc_next_bit(soh_bits, p)
             d = <unsigned char>buf[p] - 48
             if d - 1 > 8:               # not 1-9
                 return self._reject(SRR_INVALID_TAG, 0)
@@ -646,11 +662,11 @@ cdef class Message(FieldView):
             self.depth -= 1
         # required fields: the standard header's, then the message type's
         for k in range(FC_NHEADER_REQUIRED):
-            if (index[slot_of(fc_header_required[k])] >> 16) != gen:
+            if (index[fc_header_required_slot[k]] >> 16) != gen:
                 return self._reject(SRR_REQUIRED_MISSING, fc_header_required[k])
         j = fc_msgtypes[self.msgtype].first
         for k in range(j, j + fc_msgtypes[self.msgtype].n):
-            if (index[slot_of(fc_required[k])] >> 16) != gen:
+            if (index[fc_required_slot[k]] >> 16) != gen:
                 return self._reject(SRR_REQUIRED_MISSING, fc_required[k])
         return P_OK
 

@@ -30,50 +30,6 @@ cdef extern from *:
     """
     const int64_t fc_pow10[19]
 
-cdef extern from *:
-    """
-    #if defined(__SSE2__)
-    #include <emmintrin.h>
-    #endif
-    /* Sum of n bytes (the FIX CheckSum before its modulo): 16 bytes a step. */
-    static inline unsigned int fc_byte_sum(const char* p, Py_ssize_t n) {
-        unsigned int sum = 0;
-        Py_ssize_t i = 0;
-    #if defined(__SSE2__)
-        __m128i acc = _mm_setzero_si128(), zero = _mm_setzero_si128();
-        for (; i + 16 <= n; i += 16)
-            acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_loadu_si128((const __m128i*)(p + i)), zero));
-        sum = (unsigned int)(_mm_cvtsi128_si64(acc) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)));
-    #endif
-        for (; i < n; i++)
-            sum += (unsigned char)p[i];
-        return sum;
-    }
-    """
-    unsigned int fc_byte_sum(const char* p, Py_ssize_t n) nogil
-
-cdef extern from *:
-    """
-    /* The first SOH in [p, limit), or NULL: 16 bytes a step, never reading
-       past limit. */
-    static inline const char* fc_find_soh(const char* p, const char* limit) {
-    #if defined(__SSE2__)
-        const __m128i soh = _mm_set1_epi8(1);
-        while (p + 16 <= limit) {
-            unsigned m = (unsigned)_mm_movemask_epi8(
-                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i*)p), soh));
-            if (m) return p + __builtin_ctz(m);
-            p += 16;
-        }
-    #endif
-        for (; p < limit; p++)
-            if (*p == 1) return p;
-        return NULL;
-    }
-    """
-    const char* fc_find_soh(const char* p, const char* limit) nogil
-
-
 cdef inline int read_int(const char* p, Py_ssize_t n, int64_t* out) noexcept nogil:
     """[-]digits -> int64."""
     cdef Py_ssize_t i = 0
@@ -231,8 +187,17 @@ cdef extern from *:
         return ((x & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL) &&
                (((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL);
     }
+    /* "HH:MM:SS": digits where digits go (the colons are checked apart). */
+    static inline int fc_time_digits(const char* p) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        x &= 0xFFFF00FFFF00FFFFULL;   /* drop the colons */
+        return ((x & 0xF0F000F0F000F0F0ULL) == 0x3030003030003030ULL) &&
+               (((x + 0x0606000606000606ULL) & 0xF0F000F0F000F0F0ULL) == 0x3030003030003030ULL);
+    }
     """
     bint fc_eight_digits(const char* p) nogil
+    bint fc_time_digits(const char* p) nogil
 
 
 cdef inline bint valid_timestamp(const char* p, Py_ssize_t n) noexcept nogil:
@@ -241,12 +206,12 @@ cdef inline bint valid_timestamp(const char* p, Py_ssize_t n) noexcept nogil:
     cdef unsigned int mo, dd
     if n < 17 or n > 27 or p[8] != b'-' or p[11] != b':' or p[14] != b':':
         return False
-    if not fc_eight_digits(p) or not _dd(p + 9, 23) or not _dd(p + 12, 59) \
-            or not _dd(p + 15, 60):
+    if not fc_eight_digits(p) or not fc_time_digits(p + 9):
         return False
     mo = (p[4] - 48) * 10 + (p[5] - 48)
     dd = (p[6] - 48) * 10 + (p[7] - 48)
-    if mo - 1 > 11 or dd - 1 > 30:
+    if mo - 1 > 11 or dd - 1 > 30 or p[9] > b'2' or (p[9] == b'2' and p[10] > b'3') \
+            or p[12] > b'5' or (p[15] > b'5' and not (p[15] == b'6' and p[16] == b'0')):
         return False
     if n > 17:
         if p[17] != b'.' or n == 18:
