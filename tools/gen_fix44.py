@@ -87,7 +87,12 @@ def walk(node, components, fields, required_only, out, groups, in_group=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--xml", default=os.path.join(sys.prefix, "share", "quickfix", "FIX44.xml"))
+    ap.add_argument("--out-dir", help="write both files here instead of src/fastcore/codec")
     args = ap.parse_args(argv)
+    out_h, out_py = OUT_H, OUT_PY
+    if args.out_dir:
+        out_h = os.path.join(args.out_dir, os.path.basename(OUT_H))
+        out_py = os.path.join(args.out_dir, os.path.basename(OUT_PY))
     root, fields, components = load(args.xml)
 
     groups = {}
@@ -233,7 +238,7 @@ def main(argv=None):
     arr("uint16_t", "fc_header_required_slot", [str(slot_of[v]) for v in hreq])
     w.append(f"#define FC_NHEADER_REQUIRED {len(hreq)}")
     w.append("#endif")
-    with open(OUT_H, "w") as fh:
+    with open(out_h, "w") as fh:
         fh.write("\n".join(w) + "\n")
 
     p = []
@@ -259,10 +264,10 @@ def main(argv=None):
     p.append("#: tag number -> tag name, and back")
     p.append("TAG_NAMES: dict[int, str] = {num: name for num, (name, _t) in FIELDS.items()}")
     p.append("TAGS: dict[str, int] = {name: num for num, name in TAG_NAMES.items()}")
-    with open(OUT_PY, "w") as fh:
+    with open(out_py, "w") as fh:
         fh.write("\n".join(p) + "\n")
-    print(f"wrote {OUT_H} ({nslots} slots, {len(group_rows)} groups, {len(mt_rows)} message types)")
-    print(f"wrote {OUT_PY}")
+    print(f"wrote {out_h} ({nslots} slots, {len(group_rows)} groups, {len(mt_rows)} message types)")
+    print(f"wrote {out_py}")
 
 
 if __name__ == "__main__":
