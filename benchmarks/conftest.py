@@ -92,6 +92,42 @@ def _calibrate(fn, args):
         n *= 2
 
 
+def paired_ratio(fastcore, peer, rounds=None):
+    """fastcore's time over the peer's, measured interleaved: each round times
+    a block of fastcore calls and a block of peer calls back to back (in
+    alternating order), and the median of the per-round ratios is returned.
+    A burst of load then slows both sides of a round alike, where medians
+    taken seconds apart can catch it on one side only.
+
+    ``fastcore`` and ``peer`` are (fn, args) pairs."""
+    (fa, aa), (fb, ab) = fastcore, peer
+    na, nb = _calibrate(fa, aa), _calibrate(fb, ab)
+    clock = time.perf_counter_ns
+    ratios = []
+    for r in range((rounds or ROUNDS) + WARMUP_ROUNDS):
+        times = []
+        for fn, args, n in ((fa, aa, na), (fb, ab, nb))[::(1 if r % 2 else -1)]:
+            t0 = clock()
+            for _ in range(n):
+                fn(*args)
+            times.append((clock() - t0) / n)
+        ta, tb = times if r % 2 else times[::-1]
+        if r >= WARMUP_ROUNDS:
+            ratios.append(ta / tb)
+    ratios.sort()
+    return ratios[len(ratios) // 2]
+
+
+@pytest.fixture
+def paired(benchmark):
+    """``paired(peer_name, fastcore_call, peer_call)`` records the interleaved
+    ratio (see paired_ratio) in the fastcore benchmark's extra_info, where
+    tools/bench_check prefers it to the ratio of medians."""
+    def run(peer_name, fastcore, peer):
+        benchmark.extra_info.setdefault("paired", {})[peer_name] = paired_ratio(fastcore, peer)
+    return run
+
+
 @pytest.fixture
 def per_call(benchmark):
     """``per_call(fn, *args)``: times one call of ``fn(*args)`` (the median

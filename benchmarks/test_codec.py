@@ -39,11 +39,14 @@ class OrderArray(msgspec.Struct, array_like=True):
 
 
 @pytest.mark.benchmark(group="codec.parse")
-def test_parse_fastcore_decoder(per_call, order):
+def test_parse_fastcore_decoder(per_call, paired, order):
     """Decoder.decode(raw): frame, validate, convert the six fields, one call."""
     decoder = codec.Decoder(order.tags)
     assert decoder.decode(order.raw) == order.values
     assert per_call(decoder.decode, order.raw) == order.values
+    raw = msgspec.msgpack.encode(OrderArray(*order.values))
+    paired("test_parse_msgspec_array", (decoder.decode, (order.raw,)),
+           (msgspec.msgpack.Decoder(OrderArray).decode, (raw,)))
 
 
 @pytest.mark.benchmark(group="codec.parse")
@@ -196,7 +199,7 @@ ER_HEADER = dict(sender_comp_id="FASTCORE", target_comp_id="CLIENT01", msg_seq_n
 
 
 @pytest.mark.benchmark(group="codec.encode")
-def test_encode_fastcore(per_call):
+def test_encode_fastcore(per_call, paired):
     """Encoder.execution_report: a partial fill, 25 fields, 264 bytes."""
     enc = codec.Encoder("FASTCORE", "CLIENT01")
     er = codec.ExecutionReport(has_price=True, has_last=True, **ER_VALUES)
@@ -205,6 +208,8 @@ def test_encode_fastcore(per_call):
     assert m.msg_type == "8" and m.get_price(31) == ER_VALUES["last_px"]
     assert m.get_qty(151) == ER_VALUES["leaves_qty"] and m.get_time(52) == SENDING_TIME
     assert per_call(enc.execution_report, er, 12346, SENDING_TIME) == raw
+    paired("test_encode_msgspec_array", (enc.execution_report, (er, 12346, SENDING_TIME)),
+           (msgspec.msgpack.Encoder().encode, (ERArray(**ER_HEADER, **ER_VALUES),)))
 
 
 @pytest.mark.benchmark(group="codec.encode")

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, strategies as st
 
 from fastcore import codec
 from fastcore.codec import (
@@ -633,3 +634,19 @@ def test_parser_reuse_over_many_messages_keeps_lookups_exact():
         m = parser.parse(with_id if i % 2 else without)
         if (112 in m) != bool(i % 2):
             raise AssertionError(f"stale lookup at parse {i}")
+
+
+# ---- Decoder's cache of short strings -------------------------------------------
+
+_SHORT = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0xFF,
+                                        blacklist_characters="="), min_size=1, max_size=12)
+
+
+@given(st.lists(_SHORT, min_size=1, max_size=60))
+def test_decoder_short_string_cache_returns_each_messages_own_value(symbols):
+    # Values up to 8 bytes come from a cache keyed by their bytes; replaced
+    # and colliding entries must never hand back another message's value.
+    dec = codec.Decoder((55, 1))
+    for i, sym in enumerate(symbols + symbols[::-1]):
+        raw = build(fixmsg.replace(new_order_single((1, sym[::-1])), 55, sym))
+        assert dec.decode(raw) == (sym, sym[::-1]), i

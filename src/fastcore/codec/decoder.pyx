@@ -8,10 +8,11 @@ Bounds: ``kinds``/``tags`` hold ``n`` entries; field indexes come from
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from cpython.unicode cimport PyUnicode_DecodeLatin1
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
 
 from fastcore._types cimport PX_DIGITS, QTY_DIGITS
 from fastcore.codec.fix44 cimport *
@@ -33,6 +34,17 @@ cdef tuple ONE_CHAR = tuple(chr(i) for i in range(128))
 
 KINDS = {"str": K_STR, "int": K_INT, "qty": K_QTY, "price": K_PRICE,
          "time": K_TIME, "bool": K_BOOL, "bytes": K_BYTES}
+
+
+cdef enum:
+    SHORT = 8           # strings up to this long are cached
+    CACHE = 256         # entries in a Decoder's cache of short strings
+
+
+cdef struct short_str:  # a cached str: its bytes (zero-padded) and length
+    uint64_t key
+    Py_ssize_t n
+    PyObject* value
 
 
 cdef int kind_of(int tag):
@@ -67,6 +79,7 @@ cdef class Decoder:
     cdef int* tags
     cdef int* kinds
     cdef int* slots
+    cdef short_str cache[CACHE]   # Symbol, Account, Currency …: str made once
     cdef readonly tuple fields
 
     def __cinit__(self, tags, kinds=None, *, Py_ssize_t max_body_length=DEFAULT_MAX_BODY_LENGTH):
@@ -85,8 +98,29 @@ cdef class Decoder:
             self.kinds[i] = KINDS[kinds[tag]] if tag in kinds else kind_of(tag)
         self.msg = Message.__new__(Message)
         self.msg.max_body_length = max_body_length
+        memset(self.cache, 0, sizeof(self.cache))
+
+    cdef object _short_str(self, const char* p, Py_ssize_t n):
+        """The str of a short value, from the cache when it was seen before."""
+        cdef uint64_t key = 0
+        cdef short_str* e
+        cdef object value
+        memcpy(&key, p, n)
+        e = &self.cache[(key * 0x9E3779B97F4A7C15ULL + <uint64_t>n) >> 56]
+        if e.value != NULL and e.key == key and e.n == n:
+            return <object>e.value
+        value = PyUnicode_DecodeLatin1(p, n, NULL)
+        Py_XDECREF(e.value)
+        Py_INCREF(value)
+        e.value = <PyObject*>value
+        e.key = key
+        e.n = n
+        return value
 
     def __dealloc__(self):
+        cdef int i
+        for i in range(CACHE):
+            Py_XDECREF(self.cache[i].value)
         free(self.tags)
         free(self.kinds)
         free(self.slots)
@@ -122,6 +156,8 @@ cdef class Decoder:
                 if rc == K_STR:
                     if n == 1 and <unsigned char>p[0] < 128:
                         value = ONE_CHAR[<unsigned char>p[0]]   # Side, OrdType …: no allocation
+                    elif n <= SHORT:
+                        value = self._short_str(p, n)
                     else:
                         value = PyUnicode_DecodeLatin1(p, n, NULL)
                 elif rc == K_BYTES:

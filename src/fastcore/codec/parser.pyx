@@ -576,7 +576,7 @@ cdef class Message(FieldView):
         """
         cdef const char* buf = self.buf
         cdef Py_ssize_t p = start, q, s, e, vlen
-        cdef int tag, slot, rc, nf = 0, k, j
+        cdef int tag, slot, rc, nf = 0, k, j, t
         cdef unsigned int d
         cdef uint8_t flags
         cdef fc_field* views = self.views
@@ -633,9 +633,17 @@ cdef class Message(FieldView):
             if vlen == 0:
                 return self._reject(SRR_NO_VALUE, tag)
             if flags & F_CHECK:
-                rc = check_value(slot, buf + q, vlen)
-                if rc >= 0:
-                    return self._reject(rc, tag)
+                t = fc_slots[slot].type
+                if t == T_UTCTIMESTAMP:     # SendingTime, TransactTime: inline
+                    if not valid_timestamp(buf + q, vlen):
+                        return self._reject(SRR_DATA_FORMAT, tag)
+                elif t == T_SEQNUM and not flags & F_ENUM:
+                    if vlen > 18 or not all_digits(buf + q, vlen):
+                        return self._reject(SRR_DATA_FORMAT, tag)
+                else:
+                    rc = check_value(slot, buf + q, vlen)
+                    if rc >= 0:
+                        return self._reject(rc, tag)
             if (index[slot] >> 16) == gen:
                 return self._reject(SRR_DUPLICATE_TAG, tag)
             if nf >= self.cap_fields:
