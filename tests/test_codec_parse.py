@@ -648,5 +648,5 @@ def test_decoder_short_string_cache_returns_each_messages_own_value(symbols):
     # and colliding entries must never hand back another message's value.
     dec = codec.Decoder((55, 1))
     for i, sym in enumerate(symbols + symbols[::-1]):
-        raw = build(fixmsg.replace(new_order_single((1, sym[::-1])), 55, sym))
+        raw = build(fixmsg.replace(fixmsg.replace(new_order_single(), 1, sym[::-1]), 55, sym))
         assert dec.decode(raw) == (sym, sym[::-1]), i
