@@ -28,7 +28,7 @@ ROUNDS = 40 if QUICK else 300
 WARMUP_ROUNDS = 3 if QUICK else 20
 # batch figures: one call per round
 BATCH_MESSAGES = 10_000 if QUICK else 100_000
-BATCH_ROUNDS = 7 if QUICK else 31
+BATCH_ROUNDS = 15 if QUICK else 31
 BATCH_WARMUP = 1 if QUICK else 3
 
 SOH = b"\x01"

@@ -616,7 +616,16 @@ cdef class Message(FieldView):
             q = e + 1
             slot = fc_low_slot[tag] if tag < FC_LOW_TAGS else slot_of(tag)
             flags = fc_slots[slot].flags
-            if nf == 0 or slot == 0 or self.slow or \
+            vlen = s - q
+            if nf == 0:                 # MsgType, third after 8 and 9
+                if tag != 35:
+                    return self._reject(SRR_ORDER, 35)
+                if vlen == 0:
+                    return self._reject(SRR_NO_VALUE, 35)
+                self.msgtype = msgtype_index(buf + q, vlen)
+                if self.msgtype < 0:
+                    return self._reject(SRR_INVALID_MSGTYPE, 35)
+            elif slot == 0 or self.slow or \
                     flags & (F_TRAILER | F_GROUP | F_LENGTH | F_FRAME) or \
                     (flags & F_HEADER and in_body):
                 self.nfields = nf
@@ -628,22 +637,21 @@ cdef class Message(FieldView):
                 in_body = self.in_body
                 views = self.views
                 continue
-            # fast path: a plain body field
-            vlen = s - q
-            if vlen == 0:
-                return self._reject(SRR_NO_VALUE, tag)
-            if flags & F_CHECK:
-                t = fc_slots[slot].type
-                if t == T_UTCTIMESTAMP:     # SendingTime, TransactTime: inline
-                    if not valid_timestamp(buf + q, vlen):
-                        return self._reject(SRR_DATA_FORMAT, tag)
-                elif t == T_SEQNUM and not flags & F_ENUM:
-                    if vlen > 18 or not all_digits(buf + q, vlen):
-                        return self._reject(SRR_DATA_FORMAT, tag)
-                else:
-                    rc = check_value(slot, buf + q, vlen)
-                    if rc >= 0:
-                        return self._reject(rc, tag)
+            else:                       # fast path: a plain field
+                if vlen == 0:
+                    return self._reject(SRR_NO_VALUE, tag)
+                if flags & F_CHECK:
+                    t = fc_slots[slot].type
+                    if t == T_UTCTIMESTAMP:     # SendingTime, TransactTime: inline
+                        if not valid_timestamp(buf + q, vlen):
+                            return self._reject(SRR_DATA_FORMAT, tag)
+                    elif t == T_SEQNUM and not flags & F_ENUM:
+                        if vlen > 18 or not all_digits(buf + q, vlen):
+                            return self._reject(SRR_DATA_FORMAT, tag)
+                    else:
+                        rc = check_value(slot, buf + q, vlen)
+                        if rc >= 0:
+                            return self._reject(rc, tag)
             if (index[slot] >> 16) == gen:
                 return self._reject(SRR_DUPLICATE_TAG, tag)
             if nf >= self.cap_fields:
@@ -680,7 +688,7 @@ cdef class Message(FieldView):
 
     cdef Py_ssize_t _field(self, int tag, int slot, Py_ssize_t q, Py_ssize_t s,
                            Py_ssize_t end) noexcept:
-        """Every field the fast path does not take: its value starts at ``q``
+        """Every field but MsgType the fast path does not take: its value starts at ``q``
         and, unless it is a DATA field, ends at the SOH at ``s``. Returns where
         the next field starts, or -1 after a reject."""
         cdef const char* buf = self.buf
@@ -705,32 +713,23 @@ cdef class Message(FieldView):
         if nf >= self.cap_fields and (nf >= 0xFFFF or self._grow()):
             self._reject(SRR_OTHER, tag)
             return -1
-        if nf == 0:                     # MsgType, third after 8 and 9
-            if tag != 35:
-                self._reject(SRR_ORDER, 35)
-                return -1
-            self.msgtype = msgtype_index(buf + q, vlen)
-            if self.msgtype < 0:
-                self._reject(SRR_INVALID_MSGTYPE, 35)
-                return -1
-        else:
-            rc = misplaced(tag, slot, self.in_body, self.in_trailer)
+        rc = misplaced(tag, slot, self.in_body, self.in_trailer)
+        if rc >= 0:
+            self._reject(rc, tag)
+            return -1
+        if slot and flags & F_TRAILER:
+            self.in_trailer = True
+        elif slot == 0 or not flags & F_HEADER:
+            self.in_body = True
+        if flags & F_CHECK:
+            rc = check_value(slot, buf + q, vlen)
             if rc >= 0:
                 self._reject(rc, tag)
                 return -1
-            if slot and flags & F_TRAILER:
-                self.in_trailer = True
-            elif slot == 0 or not flags & F_HEADER:
-                self.in_body = True
-            if flags & F_CHECK:
-                rc = check_value(slot, buf + q, vlen)
-                if rc >= 0:
-                    self._reject(rc, tag)
-                    return -1
-            if flags & F_LENGTH:
-                read_int(buf + q, vlen, &v)
-                self.data_len = v
-                self.data_tag = fc_slots[slot].data_tag
+        if flags & F_LENGTH:
+            read_int(buf + q, vlen, &v)
+            self.data_len = v
+            self.data_tag = fc_slots[slot].data_tag
         fv = &self.views[nf]
         fv.tag = tag
         fv.off = <int32_t>q
