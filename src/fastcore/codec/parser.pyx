@@ -1,15 +1,15 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """FIX 4.4 framing, validation and zero-copy field access.
 
-Bounds: every index into ``fields``, ``groups`` and ``entries`` is below the
-matching count, which ``_grow`` keeps below capacity; every buffer read is
-inside ``[0, n)`` of the buffer given (tests/test_codec_fuzz.py throws random
-truncations and corruptions at it).
+Bounds: every index into ``views``, ``groups`` and ``entries`` is below the
+matching count, which ``_grow`` keeps below capacity; ``soh_bits`` holds one
+word per 64 bytes of the message plus a sentinel (``_grow_bits``); every
+buffer read is inside ``[0, n)`` of the buffer given (tests/test_codec_fuzz.py
+throws random truncations and corruptions at it).
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeLatin1
+from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.array cimport array, resize
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free, calloc

@@ -11,14 +11,6 @@ cdef enum:
     V_OVERFLOW = 2      # does not fit in int64
     V_PRECISION = 3     # more significant decimals than the fixed-point scale
 
-    TS_SECONDS = 0      # UTCTimestamp precisions for writing
-    TS_MILLIS = 3
-    TS_MICROS = 6
-    TS_NANOS = 9
-
-    TIMESTAMP_MAX = 30  # "YYYYMMDD-HH:MM:SS.nnnnnnnnn" is 27 bytes
-    INT_MAX_CHARS = 20  # "-9223372036854775808"
-
 cdef extern from *:
     """
     static const int64_t fc_pow10[19] = {
