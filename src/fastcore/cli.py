@@ -1,6 +1,7 @@
 """The ``fastcore`` command.
 
     fastcore decode FILE...     pretty-print the FIX messages in files ('-' for stdin)
+    fastcore scenario PATH...   play scenario files against an embedded engine
 """
 
 from __future__ import annotations
@@ -83,6 +84,22 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 1 if failures and args.strict else 0
 
 
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from fastcore.scenario import run_file, scenario_files
+    files = scenario_files(args.paths)
+    if not files:
+        print("no scenario files found", file=sys.stderr)
+        return 2
+    passed = failed = 0
+    for path in files:
+        result = run_file(path)
+        print(result.line(), flush=True)
+        passed += result.passed
+        failed += not result.passed
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="fastcore", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"fastcore {__version__}")
@@ -96,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any message is invalid, garbled or incomplete")
     p.set_defaults(func=cmd_decode)
+    p = sub.add_parser("scenario", help="play scenario files against an embedded engine",
+                       description="Play scenario files (JSON, see scenario-format.md) "
+                       "against an embedded engine: one line per file, PASS or FAIL with "
+                       "the failing step, then a count. Exit status 0 only when all pass.")
+    p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR",
+                   help="a scenario file, or a directory: every *.json under it")
+    p.set_defaults(func=cmd_scenario)
     args = ap.parse_args(argv)
     try:
         return args.func(args)

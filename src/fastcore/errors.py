@@ -68,3 +68,42 @@ class FieldValueError(CodecError, ValueError):
         self.tag = tag
         self.expected = expected
         self.value = value
+
+
+class ConfigError(FastcoreError):
+    """A configuration that cannot be used; ``entry`` names the offending entry."""
+
+    def __init__(self, entry: str, why: str) -> None:
+        super().__init__(f"{entry}: {why}" if entry else why)
+        self.entry = entry
+        self.why = why
+
+
+class UnknownSession(FastcoreError, KeyError):
+    """A message or command names a session (user) the configuration lacks."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"no session {self.name!r} is configured"
+
+
+class CommandRefused(FastcoreError):
+    """A sell-side command that is not valid for the order, in its state.
+
+    ``command`` is the command, ``order`` the ClOrdID it named, ``state`` the
+    order's states (e.g. "New, Partially Filled"; None when there is no such
+    order) and ``why`` the reason.
+    """
+
+    def __init__(self, command: str, order: str | None, state: str | None, why: str) -> None:
+        where = f" order {order}" if order is not None else ""
+        if state is not None:
+            where += f" ({state})"
+        super().__init__(f"{command}{where}: {why}")
+        self.command = command
+        self.order = order
+        self.state = state
+        self.why = why

@@ -1,0 +1,105 @@
+"""Configuration: the embedded default, a TOML file, or a table merged over it.
+
+    from fastcore.config import load
+    config = load()                         # the embedded default
+    config = load("fastcore.toml")          # a file, merged over the default
+    config = load({"mode": "worked"})
+
+An invalid configuration raises ConfigError naming the offending entry;
+nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from importlib import resources
+from typing import Any, Literal
+
+import msgspec
+
+from fastcore.errors import ConfigError
+
+
+class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    comp_id: str = "FASTCORE"
+    exec_id_prefix: str = ""
+    timestamp_precision: Literal[0, 3, 6, 9] = 3
+
+
+class User(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+
+
+class Instrument(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    symbol: str
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    mode: Literal["auto", "worked"] = "auto"
+    engine: EngineConfig = EngineConfig()
+    users: tuple[User, ...] = ()
+    instruments: tuple[Instrument, ...] = ()
+
+
+def default_table() -> dict[str, Any]:
+    """The embedded default configuration as a plain table."""
+    text = resources.files("fastcore").joinpath("default_config.toml").read_text()
+    return tomllib.loads(text)
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: tables key by key, anything else replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _unique(items, attr: str, what: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        value = getattr(item, attr)
+        if not value or not value.isprintable() or "\x01" in value or "|" in value:
+            raise ConfigError(f"{what}[{i}].{attr}", f"{value!r} is not a usable name")
+        if value in seen:
+            raise ConfigError(f"{what}[{i}].{attr}", f"{value!r} appears twice")
+        seen.add(value)
+
+
+def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
+    """A Config from ``source``: None (the default), a TOML file path, a table
+    merged over the default, or a Config (returned as is)."""
+    if isinstance(source, Config):
+        return source
+    table = default_table()
+    if source is not None:
+        if isinstance(source, dict):
+            over = source
+        else:
+            try:
+                with open(source, "rb") as fh:
+                    over = tomllib.load(fh)
+            except OSError as exc:
+                raise ConfigError(str(source), exc.strerror or str(exc)) from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(str(source), f"not TOML: {exc}") from None
+        table = merge(table, over)
+    try:
+        config = msgspec.convert(table, Config)
+    except msgspec.ValidationError as exc:
+        # msgspec names the entry: "Expected `str`, got `int` - at `$.users[0].name`"
+        text = str(exc)
+        entry = text.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in text else ""
+        raise ConfigError(entry, text.split(" - at ")[0]) from None
+    if not config.users:
+        raise ConfigError("users", "at least one user is needed")
+    _unique(config.users, "name", "users")
+    _unique(config.instruments, "symbol", "instruments")
+    if len(config.users) > 65535:
+        raise ConfigError("users", "at most 65535 users")
+    return config

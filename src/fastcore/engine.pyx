@@ -1,0 +1,910 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The order state engine: FIX 4.4 orders in, ExecutionReports out.
+
+    from fastcore.engine import Engine
+    engine = Engine()                                   # the embedded default configuration
+    out = engine.submit(fix_bytes, "PM1", now_ns)       # [(recipient, FIX bytes), ...]
+    out = engine.fill("X", "1000", "100.25", now=now_ns)  # a desk's command
+
+The engine is the sell side of FIX 4.4 Volume 4, Appendix D. It answers
+NewOrderSingle (D), OrderCancelRequest (F), OrderCancelReplaceRequest (G) and
+OrderStatusRequest (H). In ``auto`` mode it works every order itself; in
+``worked`` mode a desk answers each sell-side step with a command (``ack``,
+``fill``, ``accept_cancel`` ...), and the engine answers alone only what needs
+no judgement: status requests, duplicates, unknown or finished orders,
+malformed messages.
+
+It is deterministic: time comes in with every call (``now``, ns since the
+epoch, UTC) and is the SendingTime and TransactTime of what goes out.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
+from libc.string cimport memcpy
+
+from fastcore._types cimport price_t, qty_t, nanos_t, PX_DIGITS, QTY_DIGITS
+from fastcore.codec.encoder cimport Encoder
+from fastcore.codec.fix44 cimport fc_msgtypes
+from fastcore.codec.parser cimport Message, P_OK, P_REJECT
+from fastcore.codec.values cimport read_fixed, read_int, write_int, V_OK
+from fastcore.orders.clordids cimport ClOrdIDIndex, NO_KEY, K_ORDER
+from fastcore.orders.states cimport S_PENDING_NEW, S_DONE, ord_status
+from fastcore.orders.table cimport (
+    OrderTable, order_t, report_t, order_in, request_in, NONE, OK, E_UNKNOWN_ORDER,
+    E_DUPLICATE, E_STATE, E_NO_REQUEST, E_QUANTITY, E_UNKNOWN_EXEC, E_STALE, E_MEMORY,
+    F_GT, F_HAS_PRICE, F_TELEPHONED, EI_REINSTATE_ON_HALT, EI_CANCEL_ON_HALT,
+    EI_CANCEL_IF_NOT_BEST, R_LAST, R_NO_ORDER_ID, R_DAY_QTY,
+)
+
+import decimal
+import fractions
+
+import msgspec
+
+from fastcore import config as _config
+from fastcore.codec.parser import parse as _parse
+from fastcore.errors import CommandRefused, FastcoreError, UnknownSession
+from fastcore.orders.table import state_names
+
+
+# OrdRejReason (103)
+cdef enum:
+    REJ_UNKNOWN_SYMBOL = 1
+    REJ_HALTED = 2            # "exchange closed": the instrument is halted
+    REJ_UNKNOWN_ORDER = 5
+    REJ_UNSUPPORTED = 11      # unsupported order characteristic
+    REJ_QUANTITY = 13         # incorrect quantity
+    REJ_OTHER = 99
+
+# CxlRejReason (102)
+cdef enum:
+    CXL_TOO_LATE = 0
+    CXL_UNKNOWN = 1
+    CXL_DUPLICATE = 6
+    CXL_OTHER = 99
+
+# BusinessRejectReason (380)
+cdef enum:
+    BRJ_UNSUPPORTED_MSGTYPE = 3
+
+cdef enum:
+    MAX_ID = 64               # ExecID / OrderID text
+
+
+ERRORS = {
+    E_UNKNOWN_ORDER: "no such order",
+    E_DUPLICATE: "the ClOrdID is in use",
+    E_STATE: "not valid in the order's state",
+    E_NO_REQUEST: "no such request outstanding on the order",
+    E_QUANTITY: "quantity out of range",
+    E_UNKNOWN_EXEC: "no such execution on the order",
+    E_STALE: "OrigClOrdID is not the order's current ClOrdID",
+    E_MEMORY: "out of memory",
+}
+
+COMMANDS = frozenset((
+    "pending_new", "ack", "reject", "fill", "done_for_day", "pending_cancel",
+    "accept_cancel", "reject_cancel", "pending_replace", "accept_replace",
+    "reject_replace", "cancel", "restate", "telephoned", "stop", "bust", "correct",
+    "expire", "halt", "resume", "new_day", "split",
+))
+
+
+cdef inline bint _is(const char* p, Py_ssize_t n, char c) noexcept:
+    return n == 1 and p[0] == c
+
+
+def _fixed(value, int digits, str what):
+    """A quantity or price given as str/int/Decimal → fixed point, exactly."""
+    try:
+        d = decimal.Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        raise ValueError(f"{what} {value!r} is not a number") from None
+    if not d.is_finite():
+        raise ValueError(f"{what} {value!r} is not a number")
+    scaled = d.scaleb(digits)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{what} {value} has more than {digits} decimals")
+    return int(scaled)
+
+
+cdef class Engine:
+    """The order state engine over one order table.
+
+    ``config`` is what ``fastcore.config.load`` takes: None for the embedded
+    default, a TOML file, a table merged over the default, or a Config.
+    Every call returns the messages it caused as ``(recipient, FIX bytes)``
+    pairs, in the order they are to be sent.
+    """
+    cdef readonly object config
+    cdef readonly OrderTable table
+    cdef readonly bint auto
+    cdef readonly tuple sessions          # session (user) names, by index
+    cdef dict session_index
+    cdef list encoders                    # one Encoder per session
+    cdef list out_seq                     # next MsgSeqNum per session
+    cdef readonly tuple symbols
+    cdef ClOrdIDIndex symbol_ids          # Symbol (55) → instrument index
+    cdef bytearray halted                 # per instrument
+    cdef bytes exec_prefix
+    cdef list texts                       # Text (58) of the pending reports
+    cdef dict names                       # telephoned orders' names → slot
+    cdef dict exec_names                  # a desk's names for executions → ExecID
+    cdef list out
+    cdef Message msg
+    cdef Encoder scratch                  # encodes submitted Structs
+
+    def __init__(self, config=None):
+        cdef int i
+        self.config = _config.load(config)
+        eng = self.config.engine
+        self.auto = self.config.mode == "auto"
+        self.table = OrderTable(1024)
+        self.sessions = tuple(u.name for u in self.config.users)
+        self.session_index = {name: i for i, name in enumerate(self.sessions)}
+        self.encoders = [Encoder(eng.comp_id, name, precision=eng.timestamp_precision)
+                         for name in self.sessions]
+        self.out_seq = [0] * len(self.sessions)
+        self.symbols = tuple(ins.symbol.encode() for ins in self.config.instruments)
+        self.symbol_ids = ClOrdIDIndex(max(len(self.symbols), 16))
+        for i, sym in enumerate(self.symbols):
+            self.symbol_ids.add(0, PyBytes_AS_STRING(sym), len(sym), i, K_ORDER, NO_KEY)
+        self.halted = bytearray(len(self.symbols))
+        self.exec_prefix = eng.exec_id_prefix.encode()
+        self.texts = []
+        self.names = {}
+        self.exec_names = {}
+        self.out = []
+        self.msg = Message.__new__(Message)
+        self.scratch = Encoder("C", eng.comp_id)
+
+    # ---- output ---------------------------------------------------------------
+
+    cdef int _begin(self, uint16_t session, const char* msg_type, nanos_t now) except -1:
+        seq = self.out_seq[session] + 1
+        self.out_seq[session] = seq
+        (<Encoder>self.encoders[session]).begin(msg_type, seq, now)
+        return 0
+
+    cdef int _emit(self, uint16_t session) except -1:
+        self.out.append((self.sessions[session], (<Encoder>self.encoders[session]).finish_bytes()))
+        return 0
+
+    cdef int _put_id(self, Encoder enc, int tag, int64_t n) except -1:
+        """An ExecID: the configured prefix and a number."""
+        cdef char buf[MAX_ID + 24]
+        cdef Py_ssize_t k = PyBytes_GET_SIZE(self.exec_prefix)
+        if k > MAX_ID:
+            k = MAX_ID
+        memcpy(buf, PyBytes_AS_STRING(self.exec_prefix), k)
+        k += write_int(buf + k, n)
+        return enc.put_raw(tag, buf, k)
+
+    cdef int _put_key(self, Encoder enc, int tag, uint32_t key) except -1:
+        if key != NO_KEY:
+            enc.put_raw(tag, self.table.ids.text(key), self.table.ids.keys[key].len)
+        return 0
+
+    cdef int _flush(self, nanos_t now) except -1:
+        """Encode the table's reports, in order, and empty its buffer."""
+        cdef OrderTable t = self.table
+        cdef uint32_t i
+        cdef report_t* r
+        cdef order_t* o
+        cdef Encoder enc
+        cdef bytes sym
+        for i in range(t.nreports):
+            r = &t.reports[i]
+            o = &t.orders[r.order]
+            enc = <Encoder>self.encoders[o.session]
+            if r.msg == b'9':
+                self._begin(o.session, b"9", now)
+                enc.put_int(37, o.order_id)
+                self._put_key(enc, 11, r.clordid)
+                self._put_key(enc, 41, r.orig)
+                enc.put_char(39, r.ord_status)
+                enc.put_char(434, r.response_to)
+                if r.reason >= 0:
+                    enc.put_int(102, r.reason)
+                enc.put_time(60, now)
+            else:
+                self._begin(o.session, b"8", now)
+                if r.flags & R_NO_ORDER_ID:
+                    enc.put_raw(37, b"NONE", 4)
+                else:
+                    enc.put_int(37, o.order_id)
+                self._put_key(enc, 11, r.clordid)
+                self._put_key(enc, 41, r.orig)
+                self._put_id(enc, 17, r.exec_id)
+                if r.exec_ref:
+                    self._put_id(enc, 19, r.exec_ref)
+                enc.put_char(150, r.exec_type)
+                if r.reason >= 0 and r.exec_type != b'8':
+                    enc.put_int(378, r.reason)
+                enc.put_char(39, r.ord_status)
+                if r.reason >= 0 and r.exec_type == b'8':
+                    enc.put_int(103, r.reason)
+                sym = <bytes>self.symbols[o.instrument]
+                enc.put_raw(55, PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
+                enc.put_char(54, o.side)
+                if r.order_qty or not o.cash_qty:
+                    enc.put_fixed(38, r.order_qty, QTY_DIGITS)
+                if o.cash_qty:
+                    enc.put_fixed(152, o.cash_qty, QTY_DIGITS)
+                enc.put_char(40, o.ord_type)
+                if o.flags & F_HAS_PRICE:
+                    enc.put_fixed(44, r.price, PX_DIGITS)
+                enc.put_char(59, o.tif)
+                if r.flags & R_LAST:
+                    enc.put_fixed(32, r.last_qty, QTY_DIGITS)
+                    enc.put_fixed(31, r.last_px, PX_DIGITS)
+                enc.put_fixed(151, r.leaves_qty, QTY_DIGITS)
+                enc.put_fixed(14, r.cum_qty, QTY_DIGITS)
+                enc.put_fixed(6, r.avg_px, PX_DIGITS)
+                if r.flags & R_DAY_QTY:
+                    enc.put_fixed(424, r.day_order_qty, QTY_DIGITS)
+                    enc.put_fixed(425, r.day_cum_qty, QTY_DIGITS)
+                enc.put_time(60, now)
+            if r.text >= 0:
+                enc.put(58, self.texts[r.text])
+            self._emit(o.session)
+        t.nreports = 0
+        if self.texts:
+            self.texts.clear()
+        return 0
+
+    cdef list _take(self):
+        cdef list out = self.out
+        self.out = []
+        return out
+
+    cdef int _text(self, text) except -1:
+        """Text (58) for the last report."""
+        if text is not None and self.table.nreports:
+            self.table.reports[self.table.nreports - 1].text = len(self.texts)
+            self.texts.append(str(text))
+        return 0
+
+    # ---- answers the engine writes from the request itself ---------------------
+
+    cdef int _copy(self, Encoder enc, int tag) except -1:
+        cdef Message m = self.msg
+        cdef int i = m.find(tag)
+        if i >= 0:
+            enc.put_raw(tag, m.buf + m.views[i].off, m.views[i].len)
+        return 0
+
+    cdef int _reject_order(self, uint16_t session, char exec_type, int reason, text,
+                           nanos_t now) except -1:
+        """An ExecutionReport for a request with no order behind it: a rejected
+        NewOrderSingle (ExecType Rejected) or a status request for an unknown
+        order (ExecType Order Status). OrdStatus Rejected, OrderID NONE."""
+        cdef Encoder enc = <Encoder>self.encoders[session]
+        self._begin(session, b"8", now)
+        enc.put_raw(37, b"NONE", 4)
+        self._copy(enc, 11)
+        self.table.next_exec_id += 1
+        self._put_id(enc, 17, self.table.next_exec_id)
+        enc.put_char(150, exec_type)
+        enc.put_char(39, b'8')
+        enc.put_int(103, reason)
+        for tag in (1, 55, 54, 38, 152, 40, 44, 59):
+            self._copy(enc, tag)
+        enc.put_raw(151, b"0", 1)
+        enc.put_raw(14, b"0", 1)
+        enc.put_raw(6, b"0", 1)
+        enc.put_time(60, now)
+        enc.put(58, text)
+        return self._emit(session)
+
+    cdef int _reject_request(self, uint16_t session, uint32_t slot, int reason, text,
+                             nanos_t now) except -1:
+        """OrderCancelReject for the request in ``self.msg``: OrderID NONE and
+        OrdStatus Rejected when there is no such order."""
+        cdef Encoder enc = <Encoder>self.encoders[session]
+        cdef order_t* o
+        self._begin(session, b"9", now)
+        if slot == NONE:
+            enc.put_raw(37, b"NONE", 4)
+        else:
+            enc.put_int(37, self.table.orders[slot].order_id)
+        self._copy(enc, 11)
+        self._copy(enc, 41)
+        enc.put_char(39, b'8' if slot == NONE else ord_status(self.table.orders[slot].state))
+        self._copy(enc, 1)
+        enc.put_char(434, b'1' if fc_msgtypes[self.msg.msgtype].mt[0] == b'F' else b'2')
+        enc.put_int(102, reason)
+        enc.put_time(60, now)
+        enc.put(58, text)
+        return self._emit(session)
+
+    # ---- reading requests -------------------------------------------------------
+
+    cdef int _field(self, int tag, const char** p, Py_ssize_t* n) noexcept:
+        cdef Message m = self.msg
+        cdef int i = m.find(tag)
+        if i < 0:
+            return 0
+        p[0] = m.buf + m.views[i].off
+        n[0] = m.views[i].len
+        return 1
+
+    cdef object _check_terms(self, char side, char ord_type, char tif, bint has_price,
+                             price_t price):
+        """None, or why the order's terms are refused (OrdRejReason 11)."""
+        if side != b'1' and side != b'2':
+            return f"Side {chr(side)} is not supported (1 buy, 2 sell)"
+        if ord_type != b'1' and ord_type != b'2':
+            return f"OrdType {chr(ord_type)} is not supported (1 market, 2 limit)"
+        if not (tif == b'0' or tif == b'1' or tif == b'3' or tif == b'4' or tif == b'6'):
+            return f"TimeInForce {chr(tif)} is not supported (0, 1, 3, 4, 6)"
+        if ord_type == b'2' and not has_price:
+            return "Price (44) is required for a limit order"
+        return None
+
+    cdef int _read_terms(self, qty_t* qty, qty_t* cash, price_t* price, bint* has_price,
+                         char* side, char* ord_type, char* tif) except -1:
+        """Quantities, price, side, OrdType and TimeInForce of D or G; the codec
+        has checked their formats and enumerations."""
+        cdef const char* p
+        cdef Py_ssize_t n
+        qty[0] = cash[0] = price[0] = 0
+        has_price[0] = False
+        side[0] = ord_type[0] = 0
+        tif[0] = b'0'
+        if self._field(38, &p, &n) and read_fixed(p, n, QTY_DIGITS, qty) != V_OK:
+            qty[0] = -1
+        if self._field(152, &p, &n) and read_fixed(p, n, QTY_DIGITS, cash) != V_OK:
+            cash[0] = -1
+        if self._field(44, &p, &n):
+            has_price[0] = read_fixed(p, n, PX_DIGITS, price) == V_OK
+        if self._field(54, &p, &n) and n == 1:
+            side[0] = p[0]
+        if self._field(40, &p, &n) and n == 1:
+            ord_type[0] = p[0]
+        if self._field(59, &p, &n) and n == 1:
+            tif[0] = p[0]
+        return 0
+
+    # ---- the requests --------------------------------------------------------------
+
+    cdef int _new_order(self, uint16_t session, nanos_t now) except -1:
+        cdef OrderTable t = self.table
+        cdef order_in o
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef uint32_t slot, k
+        cdef int rc, i
+        cdef bint has_price, poss_resend = False
+        self._field(11, &o.clordid, &n)
+        o.clordid_len = <uint32_t>n
+        o.session = session
+        if self._field(97, &p, &n):
+            poss_resend = _is(p, n, b'Y')
+        slot = t.find(session, o.clordid, o.clordid_len)
+        if slot != NONE:                    # a duplicate, or a resend of a known order
+            self._read_terms(&o.qty, &o.cash_qty, &o.price, &has_price, &o.side,
+                             &o.ord_type, &o.tif)
+            rc = t.status(slot) if poss_resend else t.duplicate(slot, o.qty)
+            if rc == OK and not poss_resend:
+                self._text(f"duplicate ClOrdID {o.clordid[:o.clordid_len].decode('latin-1')}"
+                           + (" of a verbally submitted order"
+                              if t.orders[slot].flags & F_TELEPHONED else ""))
+            return self._flush(now)
+        self._field(55, &p, &n)
+        k = self.symbol_ids.find(0, p, <uint32_t>n)
+        if k == NO_KEY:
+            return self._reject_order(session, b'8', REJ_UNKNOWN_SYMBOL,
+                                      f"unknown symbol {p[:n].decode('latin-1')}", now)
+        o.instrument = self.symbol_ids.keys[k].order
+        self._read_terms(&o.qty, &o.cash_qty, &o.price, &has_price, &o.side,
+                         &o.ord_type, &o.tif)
+        why = self._check_terms(o.side, o.ord_type, o.tif, has_price, o.price)
+        if why is not None:
+            return self._reject_order(session, b'8', REJ_UNSUPPORTED, why, now)
+        if o.qty < 0 or o.cash_qty < 0 or (o.qty == 0 and o.cash_qty == 0):
+            return self._reject_order(
+                session, b'8', REJ_QUANTITY,
+                "a positive OrderQty (38) or CashOrderQty (152) is required", now)
+        if self.auto and self.halted[o.instrument]:
+            return self._reject_order(session, b'8', REJ_HALTED,
+                                      f"{self.symbols[o.instrument].decode()} is halted", now)
+        if self.auto and o.qty == 0:
+            return self._reject_order(session, b'8', REJ_UNSUPPORTED,
+                                      "CashOrderQty needs a desk: send OrderQty (38)", now)
+        o.flags = F_HAS_PRICE if has_price and o.ord_type != b'1' else 0
+        if not has_price or o.ord_type == b'1':
+            o.price = 0
+        o.exec_inst = 0
+        if self._field(18, &p, &n):
+            for i in range(n):
+                if p[i] == b'J':
+                    o.exec_inst |= EI_REINSTATE_ON_HALT
+                elif p[i] == b'K':
+                    o.exec_inst |= EI_CANCEL_ON_HALT
+                elif p[i] == b'Z':
+                    o.exec_inst |= EI_CANCEL_IF_NOT_BEST
+        rc = t.new_order(&o, &slot)
+        if rc == E_MEMORY:
+            return self._reject_order(session, b'8', REJ_OTHER, "order table full", now)
+        if self.auto:
+            t.ack(slot, 0)
+            if o.tif == b'3' or o.tif == b'4':  # nothing rests to fill them yet
+                t.cancel(slot, -1)
+        return self._flush(now)
+
+    cdef int _request(self, uint16_t session, char kind, nanos_t now) except -1:
+        cdef OrderTable t = self.table
+        cdef request_in q
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef uint32_t slot = NONE, req, k
+        cdef order_t* o
+        cdef qty_t cash
+        cdef bint has_price
+        cdef int rc
+        self._field(11, &q.clordid, &n)
+        q.clordid_len = <uint32_t>n
+        self._field(41, &q.orig, &n)
+        q.orig_len = <uint32_t>n
+        q.session = session
+        q.kind = kind
+        self._read_terms(&q.qty, &cash, &q.price, &has_price, &q.side, &q.ord_type, &q.tif)
+        q.has_price = has_price
+        slot = t.find(session, q.orig, q.orig_len)
+        if slot != NONE:
+            o = &t.orders[slot]
+            self._field(55, &p, &n)
+            k = self.symbol_ids.find(0, p, <uint32_t>n)
+            if k == NO_KEY or self.symbol_ids.keys[k].order != o.instrument:
+                return self._reject_request(session, slot, CXL_OTHER,
+                                            "Symbol (55) differs from the order's", now)
+            if q.side != o.side:
+                return self._reject_request(session, slot, CXL_OTHER,
+                                            "Side (54) differs from the order's", now)
+            if kind == b'G':
+                if not self._field(40, &p, &n):
+                    q.ord_type = o.ord_type
+                why = self._check_terms(q.side, q.ord_type, q.tif, has_price, q.price)
+                if why is not None:
+                    return self._reject_request(session, slot, CXL_OTHER, why, now)
+                if q.qty <= 0:
+                    return self._reject_request(session, slot, CXL_OTHER,
+                                                "a positive OrderQty (38) is required", now)
+                if q.ord_type == b'1':
+                    q.has_price = False
+        rc = t.add_request(&q, &slot, &req)
+        if rc == E_UNKNOWN_ORDER:
+            return self._reject_request(session, NONE, CXL_UNKNOWN, "unknown order", now)
+        if rc == E_DUPLICATE:
+            return self._reject_request(session, slot, CXL_DUPLICATE,
+                                        "ClOrdID (11) is already in use", now)
+        if rc == E_STATE:
+            return self._reject_request(
+                session, slot, CXL_TOO_LATE,
+                f"too late: the order is {state_names(t.orders[slot].state)}", now)
+        if rc == E_STALE:
+            return self._reject_request(
+                session, slot, CXL_OTHER,
+                "OrigClOrdID (41) is not the order's current ClOrdID", now)
+        if rc == E_MEMORY:
+            return self._reject_request(session, slot, CXL_OTHER, "request table full", now)
+        if self.auto:
+            if kind == b'F':
+                t.accept_cancel(slot, req)
+            else:
+                t.accept_replace(slot, req)
+        return self._flush(now)
+
+    cdef int _status(self, uint16_t session, nanos_t now) except -1:
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef uint32_t slot
+        self._field(11, &p, &n)
+        slot = self.table.find(session, p, <uint32_t>n)
+        if slot == NONE:
+            return self._reject_order(session, b'I', REJ_UNKNOWN_ORDER, "unknown order", now)
+        self.table.status(slot)
+        return self._flush(now)
+
+    cdef int _session_reject(self, uint16_t session, nanos_t now) except -1:
+        """Reject (35=3) for a message the codec refused."""
+        cdef Message m = self.msg
+        cdef Encoder enc = <Encoder>self.encoders[session]
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef int64_t seq = 0
+        try:
+            m._raise()
+        except FastcoreError as exc:
+            text = str(exc)
+        if self._field(34, &p, &n):
+            read_int(p, n, &seq)
+        self._begin(session, b"3", now)
+        enc.put_int(45, seq)
+        if m.ref_tag:
+            enc.put_int(371, m.ref_tag)
+        if m.msgtype >= 0:
+            enc.put_raw(372, fc_msgtypes[m.msgtype].mt, len(fc_msgtypes[m.msgtype].mt))
+        enc.put_int(373, m.reason)
+        enc.put(58, text)
+        return self._emit(session)
+
+    cdef int _business_reject(self, uint16_t session, nanos_t now) except -1:
+        cdef Message m = self.msg
+        cdef Encoder enc = <Encoder>self.encoders[session]
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef int64_t seq = 0
+        if self._field(34, &p, &n):
+            read_int(p, n, &seq)
+        self._begin(session, b"j", now)
+        enc.put_int(45, seq)
+        self._copy(enc, 35)
+        enc.put_int(380, BRJ_UNSUPPORTED_MSGTYPE)
+        enc.put(58, "the engine takes D, F, G and H; session messages belong to the session layer")
+        return self._emit(session)
+
+    # ---- the Python API -----------------------------------------------------------
+
+    cdef uint16_t _session(self, name) except? 0xFFFF:
+        try:
+            return self.session_index[name]
+        except KeyError:
+            raise UnknownSession(name) from None
+
+    def submit(self, data, sender, nanos_t now):
+        """Process one message from ``sender`` (a configured session name)
+        received at ``now``; returns the messages it caused.
+
+        ``data`` is one complete FIX 4.4 message (bytes) or a msgspec Struct
+        of ``fastcore.messages``. A message the codec refuses is answered
+        with Reject (35=3); a type the engine does not take with
+        BusinessMessageReject (35=j). Bytes that are not a whole FIX message
+        raise IncompleteMessage or GarbledMessage: there is nothing to answer.
+        """
+        cdef uint16_t session = self._session(sender)
+        cdef Message m = self.msg
+        cdef Py_ssize_t used
+        cdef int rc
+        cdef char mt
+        if type(data) is not bytes:
+            if isinstance(data, msgspec.Struct):
+                data = self._struct_bytes(data, now)
+            else:
+                data = bytes(data)
+        m.owner = data
+        rc = m.parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), &used)
+        if rc == P_REJECT:
+            self._session_reject(session, now)
+        elif rc != P_OK:
+            m._raise()
+        else:
+            mt = fc_msgtypes[m.msgtype].mt[0] if fc_msgtypes[m.msgtype].mt[1] == 0 else 0
+            if mt == b'D':
+                self._new_order(session, now)
+            elif mt == b'F' or mt == b'G':
+                self._request(session, mt, now)
+            elif mt == b'H':
+                self._status(session, now)
+            else:
+                self._business_reject(session, now)
+        return self._take()
+
+    cdef bytes _struct_bytes(self, data, nanos_t now):
+        """A Struct of fastcore.messages as FIX bytes: one path for both."""
+        from fastcore.messages import MESSAGE_TYPES, transact_time
+        msg_type = MESSAGE_TYPES.get(type(data))
+        if msg_type is None:
+            raise TypeError(f"not a fastcore message: {type(data).__name__}")
+        fields = [(int(tag), value) for tag, value in msgspec.to_builtins(data).items()
+                  if tag.isdigit() and value is not None]
+        if msg_type != "H" and not any(tag == 60 for tag, _ in fields):
+            fields.append((60, transact_time(now)))
+        return self.scratch.encode(msg_type, fields, 1, now)
+
+    # -- desk commands -------------------------------------------------------------
+
+    cdef uint32_t _order(self, str command, order, session) except? 0xFFFFFFFE:
+        """The slot of the order named ``order`` (a telephoned order's name or
+        any ClOrdID it carried) in ``session`` (default: every session, in order)."""
+        cdef bytes b
+        cdef uint32_t slot
+        if order in self.names:
+            slot, order_id = self.names[order]
+            if self.table.orders[slot].order_id == order_id:
+                return slot
+        b = str(order).encode()
+        for s in ([self._session(session)] if session is not None else range(len(self.sessions))):
+            slot = self.table.find(s, PyBytes_AS_STRING(b), <uint32_t>len(b))
+            if slot != NONE:
+                return slot
+        raise CommandRefused(command, order, None, "no such order")
+
+    cdef uint32_t _req(self, str command, uint32_t slot, char kind, request, order) except? 0xFFFFFFFE:
+        cdef bytes b = str(request).encode() if request is not None else b""
+        cdef uint32_t r = self.table.find_request(slot, kind, PyBytes_AS_STRING(b), <uint32_t>len(b))
+        if r == NONE:
+            what = "cancel" if kind == b'F' else "replace"
+            raise CommandRefused(command, order, state_names(self.table.orders[slot].state),
+                                 f"no {what} request {request} outstanding" if request is not None
+                                 else f"no {what} request outstanding")
+        return r
+
+    cdef int _check(self, int rc, str command, order, uint32_t slot) except -1:
+        if rc == OK:
+            return 0
+        self.table.nreports = 0
+        raise CommandRefused(
+            command, order,
+            state_names(self.table.orders[slot].state) if slot != NONE else None,
+            ERRORS.get(rc, f"error {rc}"))
+
+    cdef list _done(self, nanos_t now):
+        self._flush(now)
+        return self._take()
+
+    def act(self, command, *, nanos_t now, **args):
+        """Run the desk command named ``command`` with ``args`` (the `act`
+        steps of a scenario file): ``engine.act("fill", now=t, order="X",
+        qty="100", px="10")`` is ``engine.fill("X", "100", "10", now=t)``."""
+        if command not in COMMANDS:
+            raise CommandRefused(command, args.get("order"), None, "no such command")
+        try:
+            return getattr(self, command)(now=now, **args)
+        except TypeError as exc:
+            raise CommandRefused(command, args.get("order"), None, str(exc)) from None
+
+    def pending_new(self, order, *, nanos_t now, session=None):
+        """ExecType Pending New."""
+        cdef uint32_t s = self._order("pending_new", order, session)
+        self._check(self.table.pending_new(s), "pending_new", order, s)
+        return self._done(now)
+
+    def ack(self, order, qty=None, *, nanos_t now, session=None):
+        """Accept the order: ExecType New. ``qty``: the OrderQty the desk
+        accepted (for an order given as CashOrderQty)."""
+        cdef uint32_t s = self._order("ack", order, session)
+        cdef qty_t q = self._qty("ack", order, qty) if qty is not None else 0
+        self._check(self.table.ack(s, q), "ack", order, s)
+        return self._done(now)
+
+    def reject(self, order, reason=None, text=None, *, nanos_t now, session=None):
+        """Reject the order: ExecType Rejected, OrdRejReason ``reason`` (default 0)."""
+        cdef uint32_t s = self._order("reject", order, session)
+        self._check(self.table.reject(s, int(reason) if reason is not None else 0),
+                    "reject", order, s)
+        self._text(text)
+        return self._done(now)
+
+    def fill(self, order, qty, px, exec_id=None, *, nanos_t now, session=None):
+        """An execution: ExecType Trade. ``exec_id`` is a name for it, for a
+        later ``bust`` or ``correct``."""
+        cdef uint32_t s = self._order("fill", order, session)
+        cdef int64_t e
+        self._check(self.table.fill(s, self._qty("fill", order, qty),
+                                    self._px("fill", order, px), &e), "fill", order, s)
+        if exec_id is not None:
+            self.exec_names[str(exec_id)] = e
+        return self._done(now)
+
+    def done_for_day(self, order, *, nanos_t now, session=None):
+        """ExecType Done for Day."""
+        cdef uint32_t s = self._order("done_for_day", order, session)
+        self._check(self.table.done_for_day(s), "done_for_day", order, s)
+        return self._done(now)
+
+    def pending_cancel(self, order, request=None, *, nanos_t now, session=None):
+        """ExecType Pending Cancel for a cancel request (default: the oldest)."""
+        cdef uint32_t s = self._order("pending_cancel", order, session)
+        cdef uint32_t r = self._req("pending_cancel", s, b'F', request, order)
+        self._check(self.table.pending_cancel(s, r), "pending_cancel", order, s)
+        return self._done(now)
+
+    def accept_cancel(self, order, request=None, *, nanos_t now, session=None):
+        """Grant a cancel request: ExecType Canceled."""
+        cdef uint32_t s = self._order("accept_cancel", order, session)
+        cdef uint32_t r = self._req("accept_cancel", s, b'F', request, order)
+        self._check(self.table.accept_cancel(s, r), "accept_cancel", order, s)
+        return self._done(now)
+
+    def reject_cancel(self, order, request=None, reason=None, text=None, *, nanos_t now,
+                      session=None):
+        """Refuse a cancel request: OrderCancelReject, CxlRejResponseTo 1."""
+        cdef uint32_t s = self._order("reject_cancel", order, session)
+        cdef uint32_t r = self._req("reject_cancel", s, b'F', request, order)
+        self._check(self.table.reject_request(s, r, int(reason) if reason is not None else -1),
+                    "reject_cancel", order, s)
+        self._text(text)
+        return self._done(now)
+
+    def pending_replace(self, order, request=None, *, nanos_t now, session=None):
+        """ExecType Pending Replace for a replace request (default: the oldest)."""
+        cdef uint32_t s = self._order("pending_replace", order, session)
+        cdef uint32_t r = self._req("pending_replace", s, b'G', request, order)
+        self._check(self.table.pending_replace(s, r), "pending_replace", order, s)
+        return self._done(now)
+
+    def accept_replace(self, order, request=None, *, nanos_t now, session=None):
+        """Grant a replace request: ExecType Replaced."""
+        cdef uint32_t s = self._order("accept_replace", order, session)
+        cdef uint32_t r = self._req("accept_replace", s, b'G', request, order)
+        self._check(self.table.accept_replace(s, r), "accept_replace", order, s)
+        return self._done(now)
+
+    def reject_replace(self, order, request=None, reason=None, text=None, *, nanos_t now,
+                       session=None):
+        """Refuse a replace request: OrderCancelReject, CxlRejResponseTo 2."""
+        cdef uint32_t s = self._order("reject_replace", order, session)
+        cdef uint32_t r = self._req("reject_replace", s, b'G', request, order)
+        self._check(self.table.reject_request(s, r, int(reason) if reason is not None else -1),
+                    "reject_replace", order, s)
+        self._text(text)
+        return self._done(now)
+
+    def cancel(self, order, text=None, *, nanos_t now, session=None):
+        """Unsolicited cancel: ExecType Canceled."""
+        cdef uint32_t s = self._order("cancel", order, session)
+        self._check(self.table.cancel(s, -1), "cancel", order, s)
+        self._text(text)
+        return self._done(now)
+
+    def restate(self, order, reason, qty=None, px=None, text=None, *, nanos_t now,
+                session=None):
+        """The sell side's own change: ExecType Restated with
+        ExecRestatementReason ``reason``; a new OrderQty and/or Price."""
+        cdef uint32_t s = self._order("restate", order, session)
+        cdef qty_t q = self._qty("restate", order, qty) if qty is not None else 0
+        cdef price_t p = self._px("restate", order, px) if px is not None else 0
+        self._check(self.table.restate(s, int(reason), q, p, px is not None),
+                    "restate", order, s)
+        self._text(text)
+        return self._done(now)
+
+    def telephoned(self, order, symbol, side, qty, px=None, clordid=None, ord_type=None,
+                   tif="0", *, nanos_t now, session=None):
+        """An order given by phone, entered and accepted: ExecType New.
+
+        ``order`` names it for later commands; ``clordid`` is the ClOrdID the
+        client would use, so that an electronic copy is rejected as a
+        duplicate of a verbal order. The owner is ``session`` (default: the
+        first configured session).
+        """
+        cdef order_in o
+        cdef uint32_t slot, k
+        cdef bytes sym = str(symbol).encode(), cl = str(clordid).encode() if clordid else b""
+        cdef uint16_t sess = self._session(session) if session is not None else 0
+        k = self.symbol_ids.find(0, PyBytes_AS_STRING(sym), <uint32_t>len(sym))
+        if k == NO_KEY:
+            raise CommandRefused("telephoned", order, None, f"unknown symbol {symbol}")
+        if order in self.names:
+            raise CommandRefused("telephoned", order, None, "the name is in use")
+        o.clordid = PyBytes_AS_STRING(cl)
+        o.clordid_len = <uint32_t>len(cl)
+        o.instrument = self.symbol_ids.keys[k].order
+        o.qty = self._qty("telephoned", order, qty)
+        o.cash_qty = 0
+        o.price = self._px("telephoned", order, px) if px is not None else 0
+        o.session = sess
+        o.flags = F_TELEPHONED | (F_HAS_PRICE if px is not None else 0)
+        o.exec_inst = 0
+        o.side = ord(str(side)[0])
+        o.ord_type = ord(str(ord_type)[0]) if ord_type else (b'2' if px is not None else b'1')
+        o.tif = ord(str(tif)[0])
+        why = self._check_terms(o.side, o.ord_type, o.tif, px is not None, o.price)
+        if why is not None or o.qty <= 0:
+            raise CommandRefused("telephoned", order, None, why or "quantity out of range")
+        self._check(self.table.new_order(&o, &slot), "telephoned", order, NONE)
+        self.names[order] = (slot, self.table.orders[slot].order_id)
+        self.table.ack(slot, 0)
+        return self._done(now)
+
+    def stop(self, order, qty, px, *, nanos_t now, session=None):
+        """A guarantee of ``qty`` at ``px``: ExecType Stopped."""
+        cdef uint32_t s = self._order("stop", order, session)
+        self._check(self.table.stop(s, self._qty("stop", order, qty), self._px("stop", order, px)),
+                    "stop", order, s)
+        return self._done(now)
+
+    cdef int64_t _exec(self, str command, exec_id, order) except -1:
+        if str(exec_id) in self.exec_names:
+            return self.exec_names[str(exec_id)]
+        text = str(exec_id)
+        prefix = self.exec_prefix.decode()
+        if text.startswith(prefix) and text[len(prefix):].isdigit():
+            return int(text[len(prefix):])
+        raise CommandRefused(command, order, None, f"no execution {exec_id}")
+
+    def bust(self, order, exec_id, *, nanos_t now, session=None):
+        """Trade Cancel of the execution ``exec_id`` (its name or its ExecID)."""
+        cdef uint32_t s = self._order("bust", order, session)
+        self._check(self.table.bust(s, self._exec("bust", exec_id, order)), "bust", order, s)
+        return self._done(now)
+
+    def correct(self, order, exec_id, qty=None, px=None, *, nanos_t now, session=None):
+        """Trade Correct of the execution ``exec_id`` to ``qty`` at ``px``
+        (either defaults to the execution's current value)."""
+        cdef uint32_t s = self._order("correct", order, session)
+        cdef int64_t e = self._exec("correct", exec_id, order)
+        cdef uint32_t f = self.table._find_fill(s, e)
+        if f == NONE:
+            self._check(E_UNKNOWN_EXEC, "correct", order, s)
+        q = self._qty("correct", order, qty) if qty is not None else self.table.fills[f].qty
+        p = self._px("correct", order, px) if px is not None else self.table.fills[f].px
+        self._check(self.table.correct(s, e, q, p), "correct", order, s)
+        return self._done(now)
+
+    def expire(self, order, *, nanos_t now, session=None):
+        """ExecType Expired."""
+        cdef uint32_t s = self._order("expire", order, session)
+        self._check(self.table.expire(s), "expire", order, s)
+        return self._done(now)
+
+    cdef uint32_t _instrument(self, str command, symbol) except? 0xFFFFFFFE:
+        cdef bytes sym = str(symbol).encode()
+        cdef uint32_t k = self.symbol_ids.find(0, PyBytes_AS_STRING(sym), <uint32_t>len(sym))
+        if k == NO_KEY:
+            raise CommandRefused(command, None, None, f"unknown symbol {symbol}")
+        return self.symbol_ids.keys[k].order
+
+    def halt(self, symbol, *, nanos_t now):
+        """A trading halt: orders with ExecInst K (cancel on halt) are canceled
+        (ExecRestatementReason 6); the others wait for ``resume``."""
+        cdef uint32_t i = self._instrument("halt", symbol)
+        if self.halted[i]:
+            raise CommandRefused("halt", None, None, f"{symbol} is already halted")
+        self.halted[i] = 1
+        self._check(self.table.halt(i), "halt", None, NONE)
+        return self._done(now)
+
+    def resume(self, symbol, *, nanos_t now):
+        """The end of a trading halt."""
+        cdef uint32_t i = self._instrument("resume", symbol)
+        if not self.halted[i]:
+            raise CommandRefused("resume", None, None, f"{symbol} is not halted")
+        self.halted[i] = 0
+        return self._done(now)
+
+    def new_day(self, *, nanos_t now):
+        """The trading day rolls over: working day orders expire; GT orders
+        carry on with DayOrderQty/DayCumQty reset."""
+        self._check(self.table.new_day(), "new_day", None, NONE)
+        return self._done(now)
+
+    def split(self, symbol, ratio, *, nanos_t now):
+        """A corporate action: every working GT order on ``symbol`` restated
+        (ExecRestatementReason 0) with quantities × ratio and prices ÷ ratio.
+        ``ratio``: "2", "3:2" or "1.5"."""
+        cdef uint32_t i = self._instrument("split", symbol)
+        text = str(ratio)
+        try:
+            r = fractions.Fraction(*text.split(":")) if ":" in text else fractions.Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            raise CommandRefused("split", None, None, f"ratio {ratio!r} is not a ratio") from None
+        if r <= 0:
+            raise CommandRefused("split", None, None, f"ratio {ratio} is not positive")
+        self._check(self.table.split(i, r.numerator, r.denominator), "split", None, NONE)
+        return self._done(now)
+
+    cdef qty_t _qty(self, str command, order, value) except? -1:
+        try:
+            return _fixed(value, QTY_DIGITS, "qty")
+        except ValueError as exc:
+            raise CommandRefused(command, order, None, str(exc)) from None
+
+    cdef price_t _px(self, str command, order, value) except? -1:
+        try:
+            return _fixed(value, PX_DIGITS, "px")
+        except ValueError as exc:
+            raise CommandRefused(command, order, None, str(exc)) from None
+
+    # -- reading the state ------------------------------------------------------------
+
+    def orders(self):
+        """The order table as a zero-copy numpy structured array (see
+        ``OrderTable.view``)."""
+        return self.table.view()
+
+    def order_state(self, order, session=None):
+        """The states of the order named ``order``, e.g. "New, Partially Filled"."""
+        return state_names(self.table.orders[self._order("order_state", order, session)].state)

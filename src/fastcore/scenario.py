@@ -1,0 +1,205 @@
+"""Scenario files: play a conversation with the engine and check what comes out.
+
+The format is the public contract of ``scenario-format.md``: a JSON object
+with ``ref``, ``title``, ``config`` and ``steps``; each step is a ``send``
+(a client's message), an ``act`` (a sell-side command), an ``expect`` (the
+next message a recipient got must hold these tags) or an ``expect_none``.
+
+    from fastcore.scenario import run_paths
+    results = run_paths(["tests/scenarios/appendix_d"])
+    all(r.passed for r in results)
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import decimal
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from fastcore.codec import Encoder, parse
+from fastcore.engine import Engine
+from fastcore.errors import FastcoreError
+
+# The runner writes these itself (header and trailer of every `send`).
+HEADER_TAGS = frozenset(("8", "9", "34", "49", "52", "56", "10"))
+# Optional fields of the FIX 4.4 StandardHeader: a `send` may give them, and
+# they go before the body.
+OPTIONAL_HEADER = frozenset((115, 128, 90, 91, 50, 142, 57, 143, 116, 144, 129, 145,
+                             43, 97, 122, 212, 213, 347, 369))
+# 2026-11-21 09:30:00 UTC; each step is one millisecond later.
+START_NS = 1_795_253_400_000_000_000
+STEP_NS = 1_000_000
+
+
+@dataclasses.dataclass
+class Result:
+    """The outcome of one scenario file."""
+    path: str
+    ref: str
+    passed: bool
+    step: int = 0           # the failing step, from 1; 0 when the file itself is wrong
+    message: str = ""
+
+    def line(self) -> str:
+        if self.passed:
+            return f"PASS {self.ref}"
+        where = f"step {self.step}: " if self.step else ""
+        return f"FAIL {self.ref}: {where}{self.message}"
+
+
+class StepFailed(Exception):
+    pass
+
+
+def _same(expected: str, got: str) -> bool:
+    """Numbers compare as decimals ("10000" equals "10000.0"), the rest as text."""
+    if expected == got:
+        return True
+    try:
+        return decimal.Decimal(expected) == decimal.Decimal(got)
+    except decimal.InvalidOperation:
+        return False
+
+
+def _show(fields: dict[str, str]) -> str:
+    return " ".join(f"{tag}={value}" for tag, value in fields.items())
+
+
+class Player:
+    """Plays one scenario against an embedded engine."""
+
+    def __init__(self, scenario: dict[str, Any], base: Path) -> None:
+        config = scenario.get("config", "default")
+        if config == "default":
+            config = None
+        elif isinstance(config, str):
+            path = Path(config)
+            config = path if path.is_absolute() or path.exists() else base / path
+        self.engine = Engine(config)
+        self.default_client = self.engine.sessions[0]
+        self.last_client = self.default_client
+        self.comp_id = self.engine.config.engine.comp_id
+        self.seq: dict[str, int] = collections.defaultdict(int)
+        self.queues: dict[str, collections.deque] = {
+            name: collections.deque() for name in self.engine.sessions}
+        self.now = START_NS
+
+    def _deliver(self, out: Iterable[tuple[str, bytes]]) -> None:
+        for to, data in out:
+            msg = parse(data)
+            self.queues[to].append(
+                {str(tag): value.decode("latin-1") for tag, value in msg.to_dict().items()})
+
+    def _users(self, step: dict[str, Any], key: str = "to") -> list[str]:
+        to = step.get(key, self.last_client)
+        users = to if isinstance(to, list) else [to]
+        for user in users:
+            if user != "*" and user not in self.queues:
+                raise StepFailed(f"no user {user!r} in the configuration")
+        return users
+
+    def send(self, step: dict[str, Any]) -> None:
+        user = step.get("as", self.default_client)
+        if user not in self.queues:
+            raise StepFailed(f"no user {user!r} in the configuration")
+        fields = {str(k): str(v) for k, v in step["send"].items()}
+        if "35" not in fields:
+            raise StepFailed("send has no MsgType (35)")
+        self.seq[user] += 1
+        body = [(int(tag), value) for tag, value in fields.items()
+                if tag not in HEADER_TAGS and tag != "35"]
+        body.sort(key=lambda field: field[0] not in OPTIONAL_HEADER)   # stable
+        data = Encoder(user, self.comp_id).encode(fields["35"], body, self.seq[user], self.now)
+        self.last_client = user
+        self._deliver(self.engine.submit(data, user, self.now))
+
+    def act(self, step: dict[str, Any]) -> None:
+        args = {k: v for k, v in step.items() if k not in ("act", "as")}
+        if "as" in step:
+            args["session"] = step["as"]
+        self._deliver(self.engine.act(step["act"], now=self.now, **args))
+
+    def expect(self, step: dict[str, Any]) -> None:
+        expected = {str(k): str(v) for k, v in step["expect"].items()}
+        users = self._users(step)
+        for user in users:
+            queue = self.queues[user]
+            if not queue:
+                raise StepFailed(f"expected {_show(expected)} for {user}, got nothing")
+            got = queue.popleft()
+            wrong = {tag: value for tag, value in expected.items()
+                     if tag not in got or not _same(value, got[tag])}
+            if wrong:
+                shown = " ".join(f"{tag}={got.get(tag, '(none)')}" for tag in wrong)
+                raise StepFailed(f"expected {_show(wrong)}, got {shown}"
+                                 + (f" (to {user})" if len(users) > 1 else ""))
+        if step.get("only"):
+            for user, queue in self.queues.items():
+                if user not in users and queue and all(
+                        tag in queue[0] and _same(value, queue[0][tag])
+                        for tag, value in expected.items()):
+                    raise StepFailed(f"{user} received {_show(expected)} too")
+
+    def expect_none(self, step: dict[str, Any]) -> None:
+        users = self._users(step)
+        if "*" in users:
+            users = list(self.queues)
+        for user in users:
+            if self.queues[user]:
+                raise StepFailed(f"expected nothing more for {user}, got "
+                                 + _show(self.queues[user][0]))
+
+    def play(self, steps: list[Any]) -> tuple[int, str]:
+        """(0, "") when every step holds, else (step number, why)."""
+        for n, step in enumerate(steps, 1):
+            self.now += STEP_NS
+            try:
+                if not isinstance(step, dict):
+                    raise StepFailed("a step is a JSON object")
+                if "send" in step:
+                    self.send(step)
+                elif "act" in step:
+                    self.act(step)
+                elif "expect" in step:
+                    self.expect(step)
+                elif "expect_none" in step:
+                    self.expect_none(step)
+                else:
+                    raise StepFailed("a step needs send, act, expect or expect_none")
+            except StepFailed as exc:
+                return n, str(exc)
+            except FastcoreError as exc:
+                return n, str(exc)
+        return 0, ""
+
+
+def run_file(path: str | os.PathLike) -> Result:
+    """Play one scenario file."""
+    path = Path(path)
+    ref = path.stem
+    try:
+        scenario = json.loads(path.read_text())
+        if not isinstance(scenario, dict) or not isinstance(scenario.get("steps"), list):
+            raise ValueError("a scenario is an object with a list of steps")
+        ref = str(scenario.get("ref", ref))
+        player = Player(scenario, path.parent)
+    except (OSError, ValueError, FastcoreError) as exc:
+        return Result(str(path), ref, False, 0, f"not a playable scenario: {exc}")
+    step, why = player.play(scenario["steps"])
+    return Result(str(path), ref, step == 0, step, why)
+
+
+def scenario_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The files named, and every *.json under the directories named, sorted."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(sorted(p.rglob("*.json")) if p.is_dir() else [p])
+    return files
+
+
+def run_paths(paths: Iterable[str | os.PathLike]) -> list[Result]:
+    return [run_file(f) for f in scenario_files(paths)]
