@@ -136,6 +136,34 @@ cdef struct request_in:       # a cancel or replace request
     char side, ord_type, tif
     uint8_t has_price
 
+cdef struct command_t:        # one step of a batch (OrderTable.apply)
+    int64_t clordid           # names the order (numeric ClOrdID, its decimal text)
+    int64_t request           # OP_CANCEL_REQUEST / OP_REPLACE_REQUEST: the request's ClOrdID
+    qty_t qty
+    price_t px
+    uint32_t order            # the slot; NONE: look it up by clordid (written back)
+    uint32_t instrument       # OP_NEW
+    uint16_t session
+    uint8_t op                # OP_*
+    char side                 # OP_NEW
+    char ord_type             # OP_NEW
+    char tif                  # OP_NEW
+    int16_t status            # written back: OK or E_*
+
+cdef enum:
+    OP_NEW = 1                # a new order (Pending New)
+    OP_ACK = 2                # ack; qty > 0: the accepted OrderQty
+    OP_FILL = 3               # fill qty at px
+    OP_CANCEL = 4             # unsolicited cancel
+    OP_CANCEL_REQUEST = 5     # a cancel request, ClOrdID `request`
+    OP_ACCEPT_CANCEL = 6      # grant the oldest cancel request
+    OP_REPLACE_REQUEST = 7    # a replace request to qty/px, ClOrdID `request`
+    OP_ACCEPT_REPLACE = 8     # grant the oldest replace request
+    OP_DONE_FOR_DAY = 9
+    OP_EXPIRE = 10
+    OP_STATUS = 11
+    OP_REJECT = 12
+
 
 cdef class OrderTable:
     cdef order_t* orders
@@ -181,6 +209,8 @@ cdef class OrderTable:
     cdef int halt(self, uint32_t instrument) noexcept
     cdef int split(self, uint32_t instrument, int64_t num, int64_t den) noexcept
     cdef int new_day(self) noexcept
+
+    cdef int apply_one(self, command_t* c) noexcept
 
     # helpers
     cdef qty_t leaves(self, const order_t* o) noexcept
