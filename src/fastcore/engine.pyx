@@ -20,6 +20,7 @@ epoch, UTC) and is the SendingTime and TransactTime of what goes out.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
 from fastcore._types cimport price_t, qty_t, nanos_t, PX_DIGITS, QTY_DIGITS
@@ -122,7 +123,7 @@ cdef class Engine:
     cdef readonly tuple sessions          # session (user) names, by index
     cdef dict session_index
     cdef list encoders                    # one Encoder per session
-    cdef list out_seq                     # next MsgSeqNum per session
+    cdef int64_t* out_seq                 # last MsgSeqNum sent, per session
     cdef readonly tuple symbols
     cdef ClOrdIDIndex symbol_ids          # Symbol (55) → instrument index
     cdef bytearray halted                 # per instrument
@@ -144,7 +145,9 @@ cdef class Engine:
         self.session_index = {name: i for i, name in enumerate(self.sessions)}
         self.encoders = [Encoder(eng.comp_id, name, precision=eng.timestamp_precision)
                          for name in self.sessions]
-        self.out_seq = [0] * len(self.sessions)
+        self.out_seq = <int64_t*>calloc(len(self.sessions), sizeof(int64_t))
+        if self.out_seq == NULL:
+            raise MemoryError()
         self.symbols = tuple(ins.symbol.encode() for ins in self.config.instruments)
         self.symbol_ids = ClOrdIDIndex(max(len(self.symbols), 16))
         for i, sym in enumerate(self.symbols):
@@ -158,12 +161,14 @@ cdef class Engine:
         self.msg = Message.__new__(Message)
         self.scratch = Encoder("C", eng.comp_id)
 
+    def __dealloc__(self):
+        free(self.out_seq)
+
     # ---- output ---------------------------------------------------------------
 
     cdef int _begin(self, uint16_t session, const char* msg_type, nanos_t now) except -1:
-        seq = self.out_seq[session] + 1
-        self.out_seq[session] = seq
-        (<Encoder>self.encoders[session]).begin(msg_type, seq, now)
+        self.out_seq[session] += 1
+        (<Encoder>self.encoders[session]).begin(msg_type, self.out_seq[session], now)
         return 0
 
     cdef int _emit(self, uint16_t session) except -1:

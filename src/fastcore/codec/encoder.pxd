@@ -20,6 +20,9 @@ cdef class Encoder:
     cdef readonly int precision    # decimals of the second in timestamps
     cdef int64_t day               # the day whose "YYYYMMDD-" is in day_text
     cdef char day_text[32]
+    cdef nanos_t time_ns           # the last timestamp written, and its text
+    cdef char time_text[40]
+    cdef Py_ssize_t time_len
 
     cdef int reserve(self, Py_ssize_t n) except -1
     cdef void _tag(self, int tag) noexcept

@@ -18,6 +18,24 @@ from libc.string cimport memcpy
 from fastcore._types cimport PX_DIGITS, QTY_DIGITS, price_t, qty_t, nanos_t
 from fastcore.codec.values cimport *
 
+cdef extern from *:
+    """
+    #include <emmintrin.h>
+    /* The sum of n bytes (the CheckSum), 16 at a time. */
+    static inline unsigned int fc_byte_sum(const char* p, Py_ssize_t n) {
+        __m128i acc = _mm_setzero_si128(), zero = _mm_setzero_si128();
+        Py_ssize_t i = 0;
+        unsigned int sum;
+        for (; i + 16 <= n; i += 16)
+            acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_loadu_si128((const __m128i*)(p + i)), zero));
+        sum = (unsigned int)(_mm_cvtsi128_si64(acc) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)));
+        for (; i < n; i++)
+            sum += (unsigned char)p[i];
+        return sum;
+    }
+    """
+    unsigned int fc_byte_sum(const char* p, Py_ssize_t n) noexcept nogil
+
 cdef enum:
     SOH = 1
     FIELD_MAX = 48      # "tag=" + the longest number or timestamp + SOH
@@ -87,7 +105,25 @@ cdef class Encoder:
         return 0
 
     cdef void _tag(self, int tag) noexcept:
-        self.pos += write_uint(self.buf + self.pos, <uint64_t>tag)
+        cdef char* w = self.buf + self.pos
+        if 0 <= tag < 1000:             # most tags: no digit loop
+            if tag >= 100:
+                w[0] = <char>(48 + tag // 100)
+                w[1] = <char>(48 + tag // 10 % 10)
+                w[2] = <char>(48 + tag % 10)
+                w[3] = b'='
+                self.pos += 4
+            elif tag >= 10:
+                w[0] = <char>(48 + tag // 10)
+                w[1] = <char>(48 + tag % 10)
+                w[2] = b'='
+                self.pos += 3
+            else:
+                w[0] = <char>(48 + tag)
+                w[1] = b'='
+                self.pos += 2
+            return
+        self.pos += write_uint(w, <uint64_t>tag)
         self.buf[self.pos] = b'='
         self.pos += 1
 
@@ -138,8 +174,14 @@ cdef class Encoder:
 
     cdef int put_time(self, int tag, nanos_t ns) except -1:
         cdef int64_t day = ns // 86400000000000LL if ns >= 0 else -1
+        cdef Py_ssize_t start
         self.reserve(FIELD_MAX)
         self._tag(tag)
+        if ns == self.time_ns and self.time_len:    # SendingTime and TransactTime, one call
+            memcpy(self.buf + self.pos, self.time_text, self.time_len)
+            self.pos += self.time_len
+            return 0
+        start = self.pos
         if day != self.day:             # "YYYYMMDD-" once a day, not per message
             write_timestamp(self.day_text, day * 86400000000000LL if day >= 0 else ns, 0)
             self.day = day
@@ -151,6 +193,9 @@ cdef class Encoder:
             self.pos += write_timestamp(self.buf + self.pos, ns, self.precision)
         self.buf[self.pos] = SOH
         self.pos += 1
+        self.time_ns = ns
+        self.time_len = self.pos - start
+        memcpy(self.time_text, self.buf + start, self.time_len)
         return 0
 
     cdef int begin(self, const char* msg_type, int64_t seq_num, nanos_t sending_time,
@@ -177,7 +222,7 @@ cdef class Encoder:
 
         The message then lies at ``buf + start``.
         """
-        cdef Py_ssize_t body_len = self.pos - self.body, n, i
+        cdef Py_ssize_t body_len = self.pos - self.body, n
         cdef char digits[20]
         cdef char* w
         cdef unsigned int sum = 0
@@ -193,9 +238,7 @@ cdef class Encoder:
         w[4 + bl] = b'='
         memcpy(w + 5 + bl, digits, n)
         w[5 + bl + n] = SOH
-        for i in range(self.start, self.pos):
-            sum += <unsigned char>self.buf[i]
-        sum &= 255
+        sum = fc_byte_sum(self.buf + self.start, self.pos - self.start) & 255
         self.reserve(7)
         w = self.buf + self.pos
         w[0] = b'1'

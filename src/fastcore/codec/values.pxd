@@ -258,9 +258,16 @@ cdef inline Py_ssize_t write_fixed(char* w, int64_t v, int digits) noexcept nogi
         u = <uint64_t>0 - <uint64_t>v
     else:
         u = <uint64_t>v
-    scale = <uint64_t>fc_pow10[digits]
-    ipart = u // scale
-    fpart = u % scale
+    if digits == 4:                 # constant divisors: multiplications, not divisions
+        ipart = u // 10000
+        fpart = u % 10000
+    elif digits == 8:
+        ipart = u // 100000000
+        fpart = u % 100000000
+    else:
+        scale = <uint64_t>fc_pow10[digits]
+        ipart = u // scale
+        fpart = u % scale
     n += write_uint(w + n, ipart)
     if fpart:
         k = digits

@@ -888,8 +888,8 @@ cdef class OrderTable:
         cdef request_in q
         cdef order_t* t
         cdef int rc
-        n = <uint32_t>_write_id(text, c.clordid)
         if c.op == OP_NEW:
+            n = <uint32_t>_write_id(text, c.clordid)
             o.clordid = text
             o.clordid_len = n
             o.instrument = c.instrument
@@ -906,6 +906,7 @@ cdef class OrderTable:
             c.status = rc
             return rc
         if c.order == NONE or c.order >= self.top or not self.orders[c.order].flags & F_LIVE:
+            n = <uint32_t>_write_id(text, c.clordid)
             c.order = self.find(c.session, text, n)
             if c.order == NONE:
                 c.status = E_UNKNOWN_ORDER
