@@ -24,7 +24,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
 from fastcore._types cimport price_t, qty_t, nanos_t, PX_DIGITS, QTY_DIGITS
-from fastcore.codec.encoder cimport Encoder
+from fastcore.codec.encoder cimport Encoder, FIELD_MAX
 from fastcore.codec.fix44 cimport fc_msgtypes
 from fastcore.codec.parser cimport Message, P_OK, P_REJECT
 from fastcore.codec.values cimport read_fixed, read_int, write_int, V_OK
@@ -44,7 +44,7 @@ import msgspec
 
 from fastcore import config as _config
 from fastcore.codec.parser import parse as _parse
-from fastcore.errors import CommandRefused, FastcoreError, UnknownSession
+from fastcore.errors import CommandRefused, ConfigError, FastcoreError, UnknownSession
 from fastcore.orders.table import state_names
 
 
@@ -122,6 +122,8 @@ cdef class Engine:
     cdef readonly bint auto
     cdef readonly tuple sessions          # session (user) names, by index
     cdef dict session_index
+    cdef object last_name                 # the session last looked up, and its index
+    cdef uint16_t last_session
     cdef list encoders                    # one Encoder per session
     cdef int64_t* out_seq                 # last MsgSeqNum sent, per session
     cdef readonly tuple symbols
@@ -154,6 +156,8 @@ cdef class Engine:
             self.symbol_ids.add(0, PyBytes_AS_STRING(sym), len(sym), i, K_ORDER, NO_KEY)
         self.halted = bytearray(len(self.symbols))
         self.exec_prefix = eng.exec_id_prefix.encode()
+        if len(self.exec_prefix) > MAX_ID:
+            raise ConfigError("engine.exec_id_prefix", f"longer than {MAX_ID} bytes")
         self.texts = []
         self.names = {}
         self.exec_names = {}
@@ -175,20 +179,24 @@ cdef class Engine:
         self.out.append((self.sessions[session], (<Encoder>self.encoders[session]).finish_bytes()))
         return 0
 
-    cdef int _put_id(self, Encoder enc, int tag, int64_t n) except -1:
-        """An ExecID: the configured prefix and a number."""
-        cdef char buf[MAX_ID + 24]
+    cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept:
+        """An ExecID: the configured prefix (at most MAX_ID bytes) and a number;
+        the caller reserved room."""
         cdef Py_ssize_t k = PyBytes_GET_SIZE(self.exec_prefix)
-        if k > MAX_ID:
-            k = MAX_ID
-        memcpy(buf, PyBytes_AS_STRING(self.exec_prefix), k)
-        k += write_int(buf + k, n)
-        return enc.put_raw(tag, buf, k)
+        enc.w_tag(tag)
+        memcpy(enc.buf + enc.pos, PyBytes_AS_STRING(self.exec_prefix), k)
+        enc.pos += k
+        enc.pos += write_int(enc.buf + enc.pos, n)
+        enc.buf[enc.pos] = 1
+        enc.pos += 1
 
-    cdef int _put_key(self, Encoder enc, int tag, uint32_t key) except -1:
+    cdef inline Py_ssize_t _key_len(self, uint32_t key) noexcept:
+        return self.table.ids.keys[key].len if key != NO_KEY else 0
+
+    cdef void _put_key(self, Encoder enc, int tag, uint32_t key) noexcept:
+        """A ClOrdID from the index; the caller reserved room."""
         if key != NO_KEY:
-            enc.put_raw(tag, self.table.ids.text(key), self.table.ids.keys[key].len)
-        return 0
+            enc.w_raw(tag, self.table.ids.text(key), self.table.ids.keys[key].len)
 
     cdef int _flush(self, nanos_t now) except -1:
         """Encode the table's reports, in order, and empty its buffer."""
@@ -202,54 +210,55 @@ cdef class Engine:
             r = &t.reports[i]
             o = &t.orders[r.order]
             enc = <Encoder>self.encoders[o.session]
+            sym = <bytes>self.symbols[o.instrument]
+            self._begin(o.session, b"9" if r.msg == b'9' else b"8", now)
+            # one reserve for the fields below: numbers, two ClOrdIDs, the symbol
+            enc.reserve(24 * FIELD_MAX + 2 * MAX_ID + PyBytes_GET_SIZE(sym)
+                        + self._key_len(r.clordid) + self._key_len(r.orig))
             if r.msg == b'9':
-                self._begin(o.session, b"9", now)
-                enc.put_int(37, o.order_id)
+                enc.w_int(37, o.order_id)
                 self._put_key(enc, 11, r.clordid)
                 self._put_key(enc, 41, r.orig)
-                enc.put_char(39, r.ord_status)
-                enc.put_char(434, r.response_to)
+                enc.w_char(39, r.ord_status)
+                enc.w_char(434, r.response_to)
                 if r.reason >= 0:
-                    enc.put_int(102, r.reason)
-                enc.put_time(60, now)
+                    enc.w_int(102, r.reason)
             else:
-                self._begin(o.session, b"8", now)
                 if r.flags & R_NO_ORDER_ID:
-                    enc.put_raw(37, b"NONE", 4)
+                    enc.w_raw(37, b"NONE", 4)
                 else:
-                    enc.put_int(37, o.order_id)
+                    enc.w_int(37, o.order_id)
                 self._put_key(enc, 11, r.clordid)
                 self._put_key(enc, 41, r.orig)
                 self._put_id(enc, 17, r.exec_id)
                 if r.exec_ref:
                     self._put_id(enc, 19, r.exec_ref)
-                enc.put_char(150, r.exec_type)
+                enc.w_char(150, r.exec_type)
                 if r.reason >= 0 and r.exec_type != b'8':
-                    enc.put_int(378, r.reason)
-                enc.put_char(39, r.ord_status)
+                    enc.w_int(378, r.reason)
+                enc.w_char(39, r.ord_status)
                 if r.reason >= 0 and r.exec_type == b'8':
-                    enc.put_int(103, r.reason)
-                sym = <bytes>self.symbols[o.instrument]
-                enc.put_raw(55, PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
-                enc.put_char(54, o.side)
+                    enc.w_int(103, r.reason)
+                enc.w_raw(55, PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
+                enc.w_char(54, o.side)
                 if r.order_qty or not o.cash_qty:
-                    enc.put_fixed(38, r.order_qty, QTY_DIGITS)
+                    enc.w_fixed(38, r.order_qty, QTY_DIGITS)
                 if o.cash_qty:
-                    enc.put_fixed(152, o.cash_qty, QTY_DIGITS)
-                enc.put_char(40, o.ord_type)
+                    enc.w_fixed(152, o.cash_qty, QTY_DIGITS)
+                enc.w_char(40, o.ord_type)
                 if o.flags & F_HAS_PRICE:
-                    enc.put_fixed(44, r.price, PX_DIGITS)
-                enc.put_char(59, o.tif)
+                    enc.w_fixed(44, r.price, PX_DIGITS)
+                enc.w_char(59, o.tif)
                 if r.flags & R_LAST:
-                    enc.put_fixed(32, r.last_qty, QTY_DIGITS)
-                    enc.put_fixed(31, r.last_px, PX_DIGITS)
-                enc.put_fixed(151, r.leaves_qty, QTY_DIGITS)
-                enc.put_fixed(14, r.cum_qty, QTY_DIGITS)
-                enc.put_fixed(6, r.avg_px, PX_DIGITS)
+                    enc.w_fixed(32, r.last_qty, QTY_DIGITS)
+                    enc.w_fixed(31, r.last_px, PX_DIGITS)
+                enc.w_fixed(151, r.leaves_qty, QTY_DIGITS)
+                enc.w_fixed(14, r.cum_qty, QTY_DIGITS)
+                enc.w_fixed(6, r.avg_px, PX_DIGITS)
                 if r.flags & R_DAY_QTY:
-                    enc.put_fixed(424, r.day_order_qty, QTY_DIGITS)
-                    enc.put_fixed(425, r.day_cum_qty, QTY_DIGITS)
-                enc.put_time(60, now)
+                    enc.w_fixed(424, r.day_order_qty, QTY_DIGITS)
+                    enc.w_fixed(425, r.day_cum_qty, QTY_DIGITS)
+            enc.put_time(60, now)
             if r.text >= 0:
                 enc.put(58, self.texts[r.text])
             self._emit(o.session)
@@ -289,6 +298,7 @@ cdef class Engine:
         enc.put_raw(37, b"NONE", 4)
         self._copy(enc, 11)
         self.table.next_exec_id += 1
+        enc.reserve(FIELD_MAX + MAX_ID)
         self._put_id(enc, 17, self.table.next_exec_id)
         enc.put_char(150, exec_type)
         enc.put_char(39, b'8')
@@ -553,10 +563,14 @@ cdef class Engine:
     # ---- the Python API -----------------------------------------------------------
 
     cdef uint16_t _session(self, name) except? 0xFFFF:
+        if name is self.last_name:          # the same sender as the last call
+            return self.last_session
         try:
-            return self.session_index[name]
+            self.last_session = self.session_index[name]
         except KeyError:
             raise UnknownSession(name) from None
+        self.last_name = name
+        return self.last_session
 
     def submit(self, data, sender, nanos_t now):
         """Process one message from ``sender`` (a configured session name)

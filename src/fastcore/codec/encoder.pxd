@@ -3,11 +3,14 @@
 # The body is written first, after a gap left for "8=FIX.4.4|9=len|"; finish()
 # writes that prefix right before the body (no copy) and the CheckSum after it.
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcpy
 from fastcore._types cimport price_t, qty_t, nanos_t
+from fastcore.codec.values cimport write_uint, write_int, write_fixed
 
 cdef enum:
     HEADROOM = 32       # room for "8=<BeginString>\x019=<BodyLength>\x01"
+    FIELD_MAX = 48      # "tag=" + the longest number or timestamp + SOH
 
 cdef class Encoder:
     cdef char* buf
@@ -37,6 +40,56 @@ cdef class Encoder:
     cdef int put_time(self, int tag, nanos_t ns) except -1
     cdef Py_ssize_t finish(self) except -1
     cdef bytes finish_bytes(self)
+
+    # Unchecked writers, inlined into the caller: it has reserved room for
+    # everything it writes (at most FIELD_MAX bytes per field plus the values'
+    # lengths for w_raw).
+    cdef inline void w_tag(self, int tag) noexcept:
+        cdef char* w = self.buf + self.pos
+        if 0 <= tag < 1000:             # most tags: no digit loop
+            if tag >= 100:
+                w[0] = <char>(48 + tag // 100)
+                w[1] = <char>(48 + tag // 10 % 10)
+                w[2] = <char>(48 + tag % 10)
+                w[3] = b'='
+                self.pos += 4
+            elif tag >= 10:
+                w[0] = <char>(48 + tag // 10)
+                w[1] = <char>(48 + tag % 10)
+                w[2] = b'='
+                self.pos += 3
+            else:
+                w[0] = <char>(48 + tag)
+                w[1] = b'='
+                self.pos += 2
+            return
+        self.pos += write_uint(w, <uint64_t>tag)
+        self.buf[self.pos] = b'='
+        self.pos += 1
+
+    cdef inline void w_raw(self, int tag, const char* p, Py_ssize_t n) noexcept:
+        self.w_tag(tag)
+        memcpy(self.buf + self.pos, p, n)
+        self.buf[self.pos + n] = 1
+        self.pos += n + 1
+
+    cdef inline void w_char(self, int tag, char c) noexcept:
+        self.w_tag(tag)
+        self.buf[self.pos] = c
+        self.buf[self.pos + 1] = 1
+        self.pos += 2
+
+    cdef inline void w_int(self, int tag, int64_t v) noexcept:
+        self.w_tag(tag)
+        self.pos += write_int(self.buf + self.pos, v)
+        self.buf[self.pos] = 1
+        self.pos += 1
+
+    cdef inline void w_fixed(self, int tag, int64_t v, int digits) noexcept:
+        self.w_tag(tag)
+        self.pos += write_fixed(self.buf + self.pos, v, digits)
+        self.buf[self.pos] = 1
+        self.pos += 1
 
 
 cdef class ExecutionReport:

@@ -38,7 +38,6 @@ cdef extern from *:
 
 cdef enum:
     SOH = 1
-    FIELD_MAX = 48      # "tag=" + the longest number or timestamp + SOH
 
 cdef int64_t NO_TIME = -(1 << 62)
 
@@ -105,27 +104,7 @@ cdef class Encoder:
         return 0
 
     cdef void _tag(self, int tag) noexcept:
-        cdef char* w = self.buf + self.pos
-        if 0 <= tag < 1000:             # most tags: no digit loop
-            if tag >= 100:
-                w[0] = <char>(48 + tag // 100)
-                w[1] = <char>(48 + tag // 10 % 10)
-                w[2] = <char>(48 + tag % 10)
-                w[3] = b'='
-                self.pos += 4
-            elif tag >= 10:
-                w[0] = <char>(48 + tag // 10)
-                w[1] = <char>(48 + tag % 10)
-                w[2] = b'='
-                self.pos += 3
-            else:
-                w[0] = <char>(48 + tag)
-                w[1] = b'='
-                self.pos += 2
-            return
-        self.pos += write_uint(w, <uint64_t>tag)
-        self.buf[self.pos] = b'='
-        self.pos += 1
+        self.w_tag(tag)
 
     cdef int put_raw(self, int tag, const char* p, Py_ssize_t n) except -1:
         self.reserve(n + 12)

@@ -73,6 +73,7 @@ cdef struct request_t:        # an outstanding OrderCancelRequest / ReplaceReque
     qty_t order_qty           # replace: the new OrderQty
     price_t price             # replace: the new Price
     uint32_t key              # its ClOrdID
+    uint32_t on               # the key of the request its OrigClOrdID named (chained), NO_KEY
     uint32_t order
     uint32_t next             # the order's next request (oldest first), or the free list
     char kind                 # 'F' cancel, 'G' replace

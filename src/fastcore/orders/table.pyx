@@ -420,6 +420,7 @@ cdef class OrderTable:
         e.order_qty = q.qty
         e.price = q.price
         e.key = key
+        e.on = k if k != o.clordid else NO_KEY
         e.order = s
         e.next = NONE
         e.kind = q.kind
@@ -557,6 +558,7 @@ cdef class OrderTable:
     cdef int pending_replace(self, uint32_t slot, uint32_t req) noexcept:
         cdef order_t* o = &self.orders[slot]
         cdef report_t* r
+        cdef uint32_t on
         if req == NONE or self.reqs[req].kind != b'G':
             return E_NO_REQUEST
         if self.reqs[req].pending:
@@ -568,6 +570,16 @@ cdef class OrderTable:
         r = self.report(slot, b'E')
         r.clordid = self.reqs[req].key
         r.orig = o.clordid
+        on = self.find_request(slot, b'G', NULL, 0) if self.reqs[req].on != NO_KEY else NONE
+        while on != NONE and self.reqs[on].key != self.reqs[req].on:
+            on = self.reqs[on].next
+        if on != NONE and self.reqs[on].kind == b'G':
+            # chained on a replace not yet granted (D.2.b): the quantities of
+            # the order that request would make
+            r.order_qty = self.reqs[on].order_qty if self.reqs[on].order_qty > o.cum_qty else o.cum_qty
+            r.leaves_qty = r.order_qty - o.cum_qty
+            if r.flags & R_DAY_QTY:
+                r.day_order_qty = r.order_qty - o.day_base
         return OK
 
     cdef int accept_replace(self, uint32_t slot, uint32_t req) noexcept:
