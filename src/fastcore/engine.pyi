@@ -47,7 +47,8 @@ class Engine:
     def reject_replace(self, order: str, request: str | None = None,
                        reason: int | str | None = None, text: str | None = None, *, now: int,
                        session: str | None = None) -> _Out: ...
-    def cancel(self, order: str, text: str | None = None, *, now: int,
+    def cancel(self, order: str, text: str | None = None, reason: int | str | None = None, *,
+               now: int,
                session: str | None = None) -> _Out: ...
     def restate(self, order: str, reason: int | str, qty: _Number | None = None,
                 px: _Number | None = None, text: str | None = None, *, now: int,

@@ -761,10 +761,12 @@ cdef class Engine:
         self._text(text)
         return self._done(now)
 
-    def cancel(self, order, text=None, *, nanos_t now, session=None):
-        """Unsolicited cancel: ExecType Canceled."""
+    def cancel(self, order, text=None, reason=None, *, nanos_t now, session=None):
+        """Unsolicited cancel: ExecType Canceled, with ExecRestatementReason
+        ``reason`` if given (e.g. 2 verbal change, 9 canceled, not best)."""
         cdef uint32_t s = self._order("cancel", order, session)
-        self._check(self.table.cancel(s, -1), "cancel", order, s)
+        self._check(self.table.cancel(s, int(reason) if reason is not None else -1),
+                    "cancel", order, s)
         self._text(text)
         return self._done(now)
 
