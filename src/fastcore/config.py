@@ -71,31 +71,40 @@ def _unique(items, attr: str, what: str) -> None:
         seen.add(value)
 
 
+def _where(text: str) -> tuple[str, str]:
+    """(entry, why) from msgspec's message, e.g. "Expected `str`, got `int` - at
+    `$.users[0].name`"; an unknown key is named with the table holding it."""
+    why, _, at = text.partition(" - at `$")
+    entry = at.rstrip("`").lstrip(".")
+    if why.startswith("Object contains unknown field `"):
+        key = why.split("`")[1]
+        entry = f"{entry}.{key}" if entry else key
+        why = "unknown key"
+    return entry, why
+
+
 def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
     """A Config from ``source``: None (the default), a TOML file path, a table
     merged over the default, or a Config (returned as is)."""
     if isinstance(source, Config):
         return source
     table = default_table()
-    if source is not None:
-        if isinstance(source, dict):
-            over = source
-        else:
-            try:
-                with open(source, "rb") as fh:
-                    over = tomllib.load(fh)
-            except OSError as exc:
-                raise ConfigError(str(source), exc.strerror or str(exc)) from None
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(str(source), f"not TOML: {exc}") from None
-        table = merge(table, over)
+    if isinstance(source, dict):
+        table = merge(table, source)
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as fh:
+                table = merge(table, tomllib.load(fh))
+        except OSError as exc:
+            raise ConfigError(str(source), exc.strerror or str(exc)) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(source), f"not TOML: {exc}") from None
+    elif source is not None:
+        raise ConfigError("", f"a configuration is a file path or a table, not {source!r}")
     try:
         config = msgspec.convert(table, Config)
     except msgspec.ValidationError as exc:
-        # msgspec names the entry: "Expected `str`, got `int` - at `$.users[0].name`"
-        text = str(exc)
-        entry = text.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in text else ""
-        raise ConfigError(entry, text.split(" - at ")[0]) from None
+        raise ConfigError(*_where(str(exc))) from None
     if not config.users:
         raise ConfigError("users", "at least one user is needed")
     _unique(config.users, "name", "users")

@@ -26,7 +26,7 @@ from libc.string cimport memcpy
 from fastcore._types cimport price_t, qty_t, nanos_t, PX_DIGITS, QTY_DIGITS
 from fastcore.codec.encoder cimport Encoder, FIELD_MAX
 from fastcore.codec.fix44 cimport fc_msgtypes
-from fastcore.codec.parser cimport Message, P_OK, P_REJECT
+from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_REJECT
 from fastcore.codec.values cimport read_fixed, read_int, write_int, V_OK
 from fastcore.orders.clordids cimport ClOrdIDIndex, NO_KEY, K_ORDER
 from fastcore.orders.states cimport S_PENDING_NEW, S_DONE, ord_status
@@ -44,7 +44,9 @@ import msgspec
 
 from fastcore import config as _config
 from fastcore.codec.parser import parse as _parse
-from fastcore.errors import CommandRefused, ConfigError, FastcoreError, UnknownSession
+from fastcore.errors import (
+    CodecError, CommandRefused, ConfigError, FastcoreError, UnknownSession,
+)
 from fastcore.orders.table import state_names
 
 
@@ -353,8 +355,6 @@ cdef class Engine:
             return f"OrdType {chr(ord_type)} is not supported (1 market, 2 limit)"
         if not (tif == b'0' or tif == b'1' or tif == b'3' or tif == b'4' or tif == b'6'):
             return f"TimeInForce {chr(tif)} is not supported (0, 1, 3, 4, 6)"
-        if ord_type == b'2' and not has_price:
-            return "Price (44) is required for a limit order"
         return None
 
     cdef int _read_terms(self, qty_t* qty, qty_t* cash, price_t* price, bint* has_price,
@@ -417,6 +417,9 @@ cdef class Engine:
         why = self._check_terms(o.side, o.ord_type, o.tif, has_price, o.price)
         if why is not None:
             return self._reject_order(session, b'8', REJ_UNSUPPORTED, why, now)
+        if o.ord_type == b'2' and not has_price:
+            return self._reject_order(session, b'8', REJ_OTHER,
+                                      "Price (44) is required for a limit order", now)
         if o.qty < 0 or o.cash_qty < 0 or (o.qty == 0 and o.cash_qty == 0):
             return self._reject_order(
                 session, b'8', REJ_QUANTITY,
@@ -481,6 +484,8 @@ cdef class Engine:
                 if not self._field(40, &p, &n):
                     q.ord_type = o.ord_type
                 why = self._check_terms(q.side, q.ord_type, q.tif, has_price, q.price)
+                if why is None and q.ord_type == b'2' and not has_price:
+                    why = "Price (44) is required for a limit order"
                 if why is not None:
                     return self._reject_request(session, slot, CXL_OTHER, why, now)
                 if q.qty <= 0:
@@ -555,7 +560,7 @@ cdef class Engine:
             read_int(p, n, &seq)
         self._begin(session, b"j", now)
         enc.put_int(45, seq)
-        self._copy(enc, 35)
+        enc.put_raw(372, fc_msgtypes[m.msgtype].mt, len(fc_msgtypes[m.msgtype].mt))
         enc.put_int(380, BRJ_UNSUPPORTED_MSGTYPE)
         enc.put(58, "the engine takes D, F, G and H; session messages belong to the session layer")
         return self._emit(session)
@@ -594,6 +599,9 @@ cdef class Engine:
                 data = bytes(data)
         m.owner = data
         rc = m.parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), &used)
+        if rc != P_PARTIAL and used != PyBytes_GET_SIZE(data):
+            raise CodecError(f"{PyBytes_GET_SIZE(data) - used} bytes after the message: "
+                             "submit takes one message")
         if rc == P_REJECT:
             self._session_reject(session, now)
         elif rc != P_OK:
@@ -620,6 +628,7 @@ cdef class Engine:
                   if tag.isdigit() and value is not None]
         if msg_type != "H" and not any(tag == 60 for tag, _ in fields):
             fields.append((60, transact_time(now)))
+        fields.sort(key=lambda field: field[0] != 97)     # PossResend is a header field
         return self.scratch.encode(msg_type, fields, 1, now)
 
     # -- desk commands -------------------------------------------------------------
@@ -684,7 +693,7 @@ cdef class Engine:
         """Accept the order: ExecType New. ``qty``: the OrderQty the desk
         accepted (for an order given as CashOrderQty)."""
         cdef uint32_t s = self._order("ack", order, session)
-        cdef qty_t q = self._qty("ack", order, qty) if qty is not None else 0
+        cdef qty_t q = self._qty("ack", order, s, qty) if qty is not None else 0
         self._check(self.table.ack(s, q), "ack", order, s)
         return self._done(now)
 
@@ -701,8 +710,8 @@ cdef class Engine:
         later ``bust`` or ``correct``."""
         cdef uint32_t s = self._order("fill", order, session)
         cdef int64_t e
-        self._check(self.table.fill(s, self._qty("fill", order, qty),
-                                    self._px("fill", order, px), &e), "fill", order, s)
+        self._check(self.table.fill(s, self._qty("fill", order, s, qty),
+                                    self._px("fill", order, s, px), &e), "fill", order, s)
         if exec_id is not None:
             self.exec_names[str(exec_id)] = e
         return self._done(now)
@@ -775,8 +784,8 @@ cdef class Engine:
         """The sell side's own change: ExecType Restated with
         ExecRestatementReason ``reason``; a new OrderQty and/or Price."""
         cdef uint32_t s = self._order("restate", order, session)
-        cdef qty_t q = self._qty("restate", order, qty) if qty is not None else 0
-        cdef price_t p = self._px("restate", order, px) if px is not None else 0
+        cdef qty_t q = self._qty("restate", order, s, qty) if qty is not None else 0
+        cdef price_t p = self._px("restate", order, s, px) if px is not None else 0
         self._check(self.table.restate(s, int(reason), q, p, px is not None),
                     "restate", order, s)
         self._text(text)
@@ -803,9 +812,9 @@ cdef class Engine:
         o.clordid = PyBytes_AS_STRING(cl)
         o.clordid_len = <uint32_t>len(cl)
         o.instrument = self.symbol_ids.keys[k].order
-        o.qty = self._qty("telephoned", order, qty)
+        o.qty = self._qty("telephoned", order, NONE, qty)
         o.cash_qty = 0
-        o.price = self._px("telephoned", order, px) if px is not None else 0
+        o.price = self._px("telephoned", order, NONE, px) if px is not None else 0
         o.session = sess
         o.flags = F_TELEPHONED | (F_HAS_PRICE if px is not None else 0)
         o.exec_inst = 0
@@ -813,6 +822,8 @@ cdef class Engine:
         o.ord_type = ord(str(ord_type)[0]) if ord_type else (b'2' if px is not None else b'1')
         o.tif = ord(str(tif)[0])
         why = self._check_terms(o.side, o.ord_type, o.tif, px is not None, o.price)
+        if why is None and o.ord_type == b'2' and px is None:
+            why = "a limit order needs px"
         if why is not None or o.qty <= 0:
             raise CommandRefused("telephoned", order, None, why or "quantity out of range")
         self._check(self.table.new_order(&o, &slot), "telephoned", order, NONE)
@@ -823,35 +834,35 @@ cdef class Engine:
     def stop(self, order, qty, px, *, nanos_t now, session=None):
         """A guarantee of ``qty`` at ``px``: ExecType Stopped."""
         cdef uint32_t s = self._order("stop", order, session)
-        self._check(self.table.stop(s, self._qty("stop", order, qty), self._px("stop", order, px)),
-                    "stop", order, s)
+        cdef qty_t q = self._qty("stop", order, s, qty)
+        self._check(self.table.stop(s, q, self._px("stop", order, s, px)), "stop", order, s)
         return self._done(now)
 
-    cdef int64_t _exec(self, str command, exec_id, order) except -1:
+    cdef int64_t _exec(self, str command, exec_id, order, uint32_t slot) except -1:
         if str(exec_id) in self.exec_names:
             return self.exec_names[str(exec_id)]
         text = str(exec_id)
         prefix = self.exec_prefix.decode()
         if text.startswith(prefix) and text[len(prefix):].isdigit():
             return int(text[len(prefix):])
-        raise CommandRefused(command, order, None, f"no execution {exec_id}")
+        raise CommandRefused(command, order, self._state(slot), f"no execution {exec_id}")
 
     def bust(self, order, exec_id, *, nanos_t now, session=None):
         """Trade Cancel of the execution ``exec_id`` (its name or its ExecID)."""
         cdef uint32_t s = self._order("bust", order, session)
-        self._check(self.table.bust(s, self._exec("bust", exec_id, order)), "bust", order, s)
+        self._check(self.table.bust(s, self._exec("bust", exec_id, order, s)), "bust", order, s)
         return self._done(now)
 
     def correct(self, order, exec_id, qty=None, px=None, *, nanos_t now, session=None):
         """Trade Correct of the execution ``exec_id`` to ``qty`` at ``px``
         (either defaults to the execution's current value)."""
         cdef uint32_t s = self._order("correct", order, session)
-        cdef int64_t e = self._exec("correct", exec_id, order)
+        cdef int64_t e = self._exec("correct", exec_id, order, s)
         cdef uint32_t f = self.table._find_fill(s, e)
         if f == NONE:
             self._check(E_UNKNOWN_EXEC, "correct", order, s)
-        q = self._qty("correct", order, qty) if qty is not None else self.table.fills[f].qty
-        p = self._px("correct", order, px) if px is not None else self.table.fills[f].px
+        q = self._qty("correct", order, s, qty) if qty is not None else self.table.fills[f].qty
+        p = self._px("correct", order, s, px) if px is not None else self.table.fills[f].px
         self._check(self.table.correct(s, e, q, p), "correct", order, s)
         return self._done(now)
 
@@ -907,17 +918,20 @@ cdef class Engine:
         self._check(self.table.split(i, r.numerator, r.denominator), "split", None, NONE)
         return self._done(now)
 
-    cdef qty_t _qty(self, str command, order, value) except? -1:
+    cdef object _state(self, uint32_t slot):
+        return state_names(self.table.orders[slot].state) if slot != NONE else None
+
+    cdef qty_t _qty(self, str command, order, uint32_t slot, value) except? -1:
         try:
             return _fixed(value, QTY_DIGITS, "qty")
         except ValueError as exc:
-            raise CommandRefused(command, order, None, str(exc)) from None
+            raise CommandRefused(command, order, self._state(slot), str(exc)) from None
 
-    cdef price_t _px(self, str command, order, value) except? -1:
+    cdef price_t _px(self, str command, order, uint32_t slot, value) except? -1:
         try:
             return _fixed(value, PX_DIGITS, "px")
         except ValueError as exc:
-            raise CommandRefused(command, order, None, str(exc)) from None
+            raise CommandRefused(command, order, self._state(slot), str(exc)) from None
 
     # -- reading the state ------------------------------------------------------------
 

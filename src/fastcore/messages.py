@@ -4,7 +4,8 @@ Each is a FIX 4.4 application message the engine takes, with the FIX tag
 numbers as encoded field names: ``msgspec.msgpack.encode(msg)`` gives a map
 keyed "11", "55", ... and ``msgspec.msgpack.decode(data, type=Request)``
 reads any of them (the "type" key holds the MsgType). Quantities and prices
-are decimal strings (or ints, or Decimals), as exact as on the wire.
+are decimal strings or ints (a Decimal works too when building a Struct), as
+exact as on the wire.
 
     engine.submit(NewOrderSingle(cl_ord_id="A1", symbol="ESZ6", side="1",
                                  order_qty="5", price="5000.25"), "PM1", now)
@@ -12,12 +13,11 @@ are decimal strings (or ints, or Decimals), as exact as on the wire.
 
 from __future__ import annotations
 
-import decimal
 import time
 
 import msgspec
 
-Number = str | int | decimal.Decimal
+Number = str | int       # msgspec allows one str-like type in a union
 
 
 def _f(tag: int, default=msgspec.NODEFAULT):

@@ -76,9 +76,11 @@ class Player:
         config = scenario.get("config", "default")
         if config == "default":
             config = None
-        elif isinstance(config, str):
+        elif isinstance(config, str):          # relative to the scenario file first
             path = Path(config)
-            config = path if path.is_absolute() or path.exists() else base / path
+            config = path if path.is_absolute() or not (base / path).exists() else base / path
+        elif not isinstance(config, dict):
+            raise ValueError(f"config must be \"default\", a path or an object, not {config!r}")
         self.engine = Engine(config)
         self.default_client = self.engine.sessions[0]
         self.last_client = self.default_client
@@ -98,15 +100,26 @@ class Player:
         to = step.get(key, self.last_client)
         users = to if isinstance(to, list) else [to]
         for user in users:
-            if user != "*" and user not in self.queues:
+            if not isinstance(user, str) or (user != "*" and user not in self.queues):
                 raise StepFailed(f"no user {user!r} in the configuration")
         return users
+
+    @staticmethod
+    def _fields(step: dict[str, Any], key: str) -> dict[str, str]:
+        """The tag → value object of a step, checked."""
+        fields = step[key]
+        if not isinstance(fields, dict):
+            raise StepFailed(f"{key} must be an object of tag → value")
+        for tag in fields:
+            if not str(tag).isdigit() or not 0 < int(tag) < 1_000_000:
+                raise StepFailed(f"{key}: {tag!r} is not a tag number")
+        return {str(k): str(v) for k, v in fields.items()}
 
     def send(self, step: dict[str, Any]) -> None:
         user = step.get("as", self.default_client)
         if user not in self.queues:
             raise StepFailed(f"no user {user!r} in the configuration")
-        fields = {str(k): str(v) for k, v in step["send"].items()}
+        fields = self._fields(step, "send")
         if "35" not in fields:
             raise StepFailed("send has no MsgType (35)")
         self.seq[user] += 1
@@ -118,13 +131,15 @@ class Player:
         self._deliver(self.engine.submit(data, user, self.now))
 
     def act(self, step: dict[str, Any]) -> None:
+        if not isinstance(step["act"], str):
+            raise StepFailed("act must name a command")
         args = {k: v for k, v in step.items() if k not in ("act", "as")}
         if "as" in step:
             args["session"] = step["as"]
         self._deliver(self.engine.act(step["act"], now=self.now, **args))
 
     def expect(self, step: dict[str, Any]) -> None:
-        expected = {str(k): str(v) for k, v in step["expect"].items()}
+        expected = self._fields(step, "expect")
         users = self._users(step)
         for user in users:
             queue = self.queues[user]

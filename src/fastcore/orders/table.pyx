@@ -227,7 +227,8 @@ cdef class OrderTable:
         cdef report_t* r = &self.reports[self.nreports]
         cdef order_t* o = &self.orders[slot]
         self.nreports += 1
-        o.day = self.day
+        if exec_type != b'I':               # a status reply does not keep an order alive
+            o.day = self.day
         r.msg = b'8'
         r.exec_type = exec_type
         r.ord_status = ord_status(o.state)
