@@ -921,17 +921,26 @@ cdef class Engine:
     cdef object _state(self, uint32_t slot):
         return state_names(self.table.orders[slot].state) if slot != NONE else None
 
-    cdef qty_t _qty(self, str command, order, uint32_t slot, value) except? -1:
+    cdef int64_t _number(self, str command, order, uint32_t slot, value, int digits,
+                         str what) except? -1:
+        """A quantity or price argument → fixed point: decimal text the C way,
+        anything else (int, Decimal) through Decimal; exact or refused."""
+        cdef int64_t v
+        cdef bytes b
+        if type(value) is str and (<str>value).isascii():
+            b = (<str>value).encode()
+            if read_fixed(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), digits, &v) == V_OK:
+                return v
         try:
-            return _fixed(value, QTY_DIGITS, "qty")
+            return _fixed(value, digits, what)
         except ValueError as exc:
             raise CommandRefused(command, order, self._state(slot), str(exc)) from None
 
-    cdef price_t _px(self, str command, order, uint32_t slot, value) except? -1:
-        try:
-            return _fixed(value, PX_DIGITS, "px")
-        except ValueError as exc:
-            raise CommandRefused(command, order, self._state(slot), str(exc)) from None
+    cdef inline qty_t _qty(self, str command, order, uint32_t slot, value) except? -1:
+        return self._number(command, order, slot, value, QTY_DIGITS, "qty")
+
+    cdef inline price_t _px(self, str command, order, uint32_t slot, value) except? -1:
+        return self._number(command, order, slot, value, PX_DIGITS, "px")
 
     # -- reading the state ------------------------------------------------------------
 
