@@ -650,3 +650,12 @@ def test_decoder_short_string_cache_returns_each_messages_own_value(symbols):
     for i, sym in enumerate(symbols + symbols[::-1]):
         raw = build(fixmsg.replace(fixmsg.replace(new_order_single(), 1, sym[::-1]), 55, sym))
         assert dec.decode(raw) == (sym, sym[::-1]), i
+
+
+def test_seqnum_of_19_digits_is_an_int64():
+    """A SEQNUM past 18 digits leaves the fast path but is valid up to int64."""
+    enc = codec.Encoder("A", "B", precision=0)
+    assert codec.parse(enc.encode("0", [(45, 10**18)], 1, 0)).get_int(45) == 10**18
+    with pytest.raises(codec.InvalidMessage) as exc:
+        codec.parse(enc.encode("0", [(45, 10**19)], 1, 0))
+    assert (exc.value.reason, exc.value.ref_tag) == (6, 45)

@@ -645,8 +645,8 @@ cdef class Message(FieldView):
                     if t == T_UTCTIMESTAMP:     # SendingTime, TransactTime: inline
                         if not valid_timestamp(buf + q, vlen):
                             return self._reject(SRR_DATA_FORMAT, tag)
-                    elif t == T_SEQNUM and not flags & F_ENUM:
-                        if vlen > 18 or not all_digits(buf + q, vlen):
+                    elif t == T_SEQNUM and not flags & F_ENUM and vlen <= 18:
+                        if not all_digits(buf + q, vlen):
                             return self._reject(SRR_DATA_FORMAT, tag)
                     else:
                         rc = check_value(slot, buf + q, vlen)
