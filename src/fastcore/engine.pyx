@@ -722,53 +722,48 @@ cdef class Engine:
         self._check(self.table.done_for_day(s), "done_for_day", order, s)
         return self._done(now)
 
+    cdef list _answer(self, str command, char kind, int step, order, request, reason, text,
+                      nanos_t now, session):
+        """A desk's answer to a cancel ('F') or replace ('G') request: report it
+        pending (step 0), grant it (1) or refuse it (2, CxlRejReason ``reason``)."""
+        cdef uint32_t s = self._order(command, order, session)
+        cdef uint32_t r = self._req(command, s, kind, request, order)
+        cdef int rc
+        if step == 0:
+            rc = self.table.pending_cancel(s, r) if kind == b'F' else self.table.pending_replace(s, r)
+        elif step == 1:
+            rc = self.table.accept_cancel(s, r) if kind == b'F' else self.table.accept_replace(s, r)
+        else:
+            rc = self.table.reject_request(s, r, int(reason) if reason is not None else -1)
+        self._check(rc, command, order, s)
+        self._text(text)
+        return self._done(now)
+
     def pending_cancel(self, order, request=None, *, nanos_t now, session=None):
         """ExecType Pending Cancel for a cancel request (default: the oldest)."""
-        cdef uint32_t s = self._order("pending_cancel", order, session)
-        cdef uint32_t r = self._req("pending_cancel", s, b'F', request, order)
-        self._check(self.table.pending_cancel(s, r), "pending_cancel", order, s)
-        return self._done(now)
+        return self._answer("pending_cancel", b'F', 0, order, request, None, None, now, session)
 
     def accept_cancel(self, order, request=None, *, nanos_t now, session=None):
         """Grant a cancel request: ExecType Canceled."""
-        cdef uint32_t s = self._order("accept_cancel", order, session)
-        cdef uint32_t r = self._req("accept_cancel", s, b'F', request, order)
-        self._check(self.table.accept_cancel(s, r), "accept_cancel", order, s)
-        return self._done(now)
+        return self._answer("accept_cancel", b'F', 1, order, request, None, None, now, session)
 
     def reject_cancel(self, order, request=None, reason=None, text=None, *, nanos_t now,
                       session=None):
         """Refuse a cancel request: OrderCancelReject, CxlRejResponseTo 1."""
-        cdef uint32_t s = self._order("reject_cancel", order, session)
-        cdef uint32_t r = self._req("reject_cancel", s, b'F', request, order)
-        self._check(self.table.reject_request(s, r, int(reason) if reason is not None else -1),
-                    "reject_cancel", order, s)
-        self._text(text)
-        return self._done(now)
+        return self._answer("reject_cancel", b'F', 2, order, request, reason, text, now, session)
 
     def pending_replace(self, order, request=None, *, nanos_t now, session=None):
         """ExecType Pending Replace for a replace request (default: the oldest)."""
-        cdef uint32_t s = self._order("pending_replace", order, session)
-        cdef uint32_t r = self._req("pending_replace", s, b'G', request, order)
-        self._check(self.table.pending_replace(s, r), "pending_replace", order, s)
-        return self._done(now)
+        return self._answer("pending_replace", b'G', 0, order, request, None, None, now, session)
 
     def accept_replace(self, order, request=None, *, nanos_t now, session=None):
         """Grant a replace request: ExecType Replaced."""
-        cdef uint32_t s = self._order("accept_replace", order, session)
-        cdef uint32_t r = self._req("accept_replace", s, b'G', request, order)
-        self._check(self.table.accept_replace(s, r), "accept_replace", order, s)
-        return self._done(now)
+        return self._answer("accept_replace", b'G', 1, order, request, None, None, now, session)
 
     def reject_replace(self, order, request=None, reason=None, text=None, *, nanos_t now,
                        session=None):
         """Refuse a replace request: OrderCancelReject, CxlRejResponseTo 2."""
-        cdef uint32_t s = self._order("reject_replace", order, session)
-        cdef uint32_t r = self._req("reject_replace", s, b'G', request, order)
-        self._check(self.table.reject_request(s, r, int(reason) if reason is not None else -1),
-                    "reject_replace", order, s)
-        self._text(text)
-        return self._done(now)
+        return self._answer("reject_replace", b'G', 2, order, request, reason, text, now, session)
 
     def cancel(self, order, text=None, reason=None, *, nanos_t now, session=None):
         """Unsolicited cancel: ExecType Canceled, with ExecRestatementReason

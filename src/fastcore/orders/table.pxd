@@ -194,6 +194,7 @@ cdef class OrderTable:
     cdef int reject(self, uint32_t slot, int reason) noexcept
     cdef int fill(self, uint32_t slot, qty_t qty, price_t px, int64_t* exec_id) noexcept
     cdef int done_for_day(self, uint32_t slot) noexcept
+    cdef int _pending(self, uint32_t slot, uint32_t req, char kind) noexcept
     cdef int pending_cancel(self, uint32_t slot, uint32_t req) noexcept
     cdef int accept_cancel(self, uint32_t slot, uint32_t req) noexcept
     cdef int pending_replace(self, uint32_t slot, uint32_t req) noexcept

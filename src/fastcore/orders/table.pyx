@@ -523,21 +523,26 @@ cdef class OrderTable:
         self.report(slot, b'3')
         return OK
 
-    cdef int pending_cancel(self, uint32_t slot, uint32_t req) noexcept:
+    cdef int _pending(self, uint32_t slot, uint32_t req, char kind) noexcept:
+        """Report a request of ``kind`` pending: ExecType Pending Cancel ('F')
+        or Pending Replace ('G'), (request ClOrdID, the order's ClOrdID)."""
         cdef order_t* o = &self.orders[slot]
         cdef report_t* r
-        if req == NONE or self.reqs[req].kind != b'F':
+        if req == NONE or self.reqs[req].kind != kind:
             return E_NO_REQUEST
         if self.reqs[req].pending:
             return E_STATE
         if self._reserve(1) < 0:
             return E_MEMORY
         self.reqs[req].pending = 1
-        o.state |= S_PENDING_CANCEL
-        r = self.report(slot, b'6')
+        o.state |= S_PENDING_CANCEL if kind == b'F' else S_PENDING_REPLACE
+        r = self.report(slot, b'6' if kind == b'F' else b'E')
         r.clordid = self.reqs[req].key
         r.orig = o.clordid
         return OK
+
+    cdef int pending_cancel(self, uint32_t slot, uint32_t req) noexcept:
+        return self._pending(slot, req, b'F')
 
     cdef int accept_cancel(self, uint32_t slot, uint32_t req) noexcept:
         """The request is granted: ExecType Canceled; the order now goes by the
@@ -560,17 +565,10 @@ cdef class OrderTable:
         cdef order_t* o = &self.orders[slot]
         cdef report_t* r
         cdef uint32_t on
-        if req == NONE or self.reqs[req].kind != b'G':
-            return E_NO_REQUEST
-        if self.reqs[req].pending:
-            return E_STATE
-        if self._reserve(1) < 0:
-            return E_MEMORY
-        self.reqs[req].pending = 1
-        o.state |= S_PENDING_REPLACE
-        r = self.report(slot, b'E')
-        r.clordid = self.reqs[req].key
-        r.orig = o.clordid
+        cdef int rc = self._pending(slot, req, b'G')
+        if rc != OK:
+            return rc
+        r = &self.reports[self.nreports - 1]
         on = self.find_request(slot, b'G', NULL, 0) if self.reqs[req].on != NO_KEY else NONE
         while on != NONE and self.reqs[on].key != self.reqs[req].on:
             on = self.reqs[on].next
