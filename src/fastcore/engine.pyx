@@ -33,7 +33,7 @@ from fastcore.orders.states cimport S_PENDING_NEW, S_DONE, ord_status
 from fastcore.orders.table cimport (
     OrderTable, order_t, report_t, order_in, request_in, NONE, OK, E_UNKNOWN_ORDER,
     E_DUPLICATE, E_STATE, E_NO_REQUEST, E_QUANTITY, E_UNKNOWN_EXEC, E_STALE, E_MEMORY,
-    F_GT, F_HAS_PRICE, F_TELEPHONED, EI_REINSTATE_ON_HALT, EI_CANCEL_ON_HALT,
+    F_GT, F_HAS_PRICE, F_TELEPHONED, F_LIVE, EI_REINSTATE_ON_HALT, EI_CANCEL_ON_HALT,
     EI_CANCEL_IF_NOT_BEST, R_LAST, R_NO_ORDER_ID, R_DAY_QTY,
 )
 
@@ -400,7 +400,8 @@ cdef class Engine:
         if slot != NONE:                    # a duplicate, or a resend of a known order
             self._read_terms(&o.qty, &o.cash_qty, &o.price, &has_price, &o.side,
                              &o.ord_type, &o.tif)
-            rc = t.status(slot) if poss_resend else t.duplicate(slot, o.qty)
+            rc = t.status(slot) if poss_resend else t.duplicate(
+                slot, t.ids.find(session, o.clordid, o.clordid_len), o.qty)
             if rc == OK and not poss_resend:
                 self._text(f"duplicate ClOrdID {o.clordid[:o.clordid_len].decode('latin-1')}"
                            + (" of a verbally submitted order"
@@ -640,8 +641,10 @@ cdef class Engine:
         cdef uint32_t slot
         if order in self.names:
             slot, order_id = self.names[order]
-            if self.table.orders[slot].order_id == order_id:
+            if (self.table.orders[slot].order_id == order_id
+                    and self.table.orders[slot].flags & F_LIVE):
                 return slot
+            del self.names[order]           # released at a day's roll
         b = str(order).encode()
         for s in ([self._session(session)] if session is not None else range(len(self.sessions))):
             slot = self.table.find(s, PyBytes_AS_STRING(b), <uint32_t>len(b))
@@ -905,7 +908,7 @@ cdef class Engine:
         cdef uint32_t i = self._instrument("split", symbol)
         text = str(ratio)
         try:
-            r = fractions.Fraction(*text.split(":")) if ":" in text else fractions.Fraction(text)
+            r = fractions.Fraction(text.replace(":", "/"))
         except (ValueError, ZeroDivisionError):
             raise CommandRefused("split", None, None, f"ratio {ratio!r} is not a ratio") from None
         if r <= 0:

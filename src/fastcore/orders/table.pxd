@@ -82,8 +82,9 @@ cdef struct request_t:        # an outstanding OrderCancelRequest / ReplaceReque
     uint8_t has_price
 
 cdef struct fill_t:
+    i128 notional             # qty × px as filled: what a bust takes back, exactly
     qty_t qty
-    price_t px
+    price_t px                # (after a split, qty and px are restated, the notional is not)
     int64_t exec_id           # ExecID of the fill: how bust and correct name it
     int64_t ref               # ExecID of the latest report about it (the fill or a correction)
     uint32_t order
@@ -207,7 +208,7 @@ cdef class OrderTable:
     cdef int correct(self, uint32_t slot, int64_t exec_id, qty_t qty, price_t px) noexcept
     cdef int expire(self, uint32_t slot) noexcept
     cdef int status(self, uint32_t slot) noexcept
-    cdef int duplicate(self, uint32_t slot, qty_t qty) noexcept
+    cdef int duplicate(self, uint32_t slot, uint32_t key, qty_t qty) noexcept
     cdef int halt(self, uint32_t instrument) noexcept
     cdef int split(self, uint32_t instrument, int64_t num, int64_t den) noexcept
     cdef int new_day(self) noexcept

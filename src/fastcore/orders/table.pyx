@@ -500,6 +500,7 @@ cdef class OrderTable:
         r.last_qty = qty
         r.last_px = px
         f = &self.fills[self.nfills]
+        f.notional = <i128>qty * px
         f.qty = qty
         f.px = px
         f.exec_id = r.exec_id
@@ -576,7 +577,7 @@ cdef class OrderTable:
             # chained on a replace not yet granted (D.2.b): the quantities of
             # the order that request would make
             r.order_qty = self.reqs[on].order_qty if self.reqs[on].order_qty > o.cum_qty else o.cum_qty
-            r.leaves_qty = r.order_qty - o.cum_qty
+            r.leaves_qty = r.order_qty - o.cum_qty if self.leaves(o) else 0
             if r.flags & R_DAY_QTY:
                 r.day_order_qty = r.order_qty - o.day_base
         return OK
@@ -695,7 +696,7 @@ cdef class OrderTable:
             return E_MEMORY
         f = &self.fills[i]
         o.cum_qty -= f.qty
-        o.notional -= <i128>f.qty * f.px
+        o.notional -= f.notional
         if f.day < self.day:
             o.day_base -= f.qty
         f.busted = 1
@@ -719,7 +720,8 @@ cdef class OrderTable:
         if self._reserve(1) < 0:
             return E_MEMORY
         o.cum_qty += qty - f.qty
-        o.notional += <i128>qty * px - <i128>f.qty * f.px
+        o.notional += <i128>qty * px - f.notional
+        f.notional = <i128>qty * px
         if f.day < self.day:
             o.day_base += qty - f.qty
         f.qty = qty
@@ -751,14 +753,15 @@ cdef class OrderTable:
         self.report(slot, b'I')
         return OK
 
-    cdef int duplicate(self, uint32_t slot, qty_t qty) noexcept:
-        """Reject a NewOrderSingle whose ClOrdID the order at ``slot`` holds:
-        OrdRejReason 6 (duplicate order) with that order's status, or 7 with
-        OrdStatus Rejected when that order was given by phone."""
+    cdef int duplicate(self, uint32_t slot, uint32_t key, qty_t qty) noexcept:
+        """Reject a NewOrderSingle whose ClOrdID (``key``) the order at ``slot``
+        has carried: OrdRejReason 6 (duplicate order) with that order's status,
+        or 7 with OrdStatus Rejected when that order was given by phone."""
         cdef report_t* r
         if self._reserve(1) < 0:
             return E_MEMORY
         r = self.report(slot, b'8')
+        r.clordid = key
         r.flags |= R_NO_ORDER_ID
         r.reason = 6
         if self.orders[slot].flags & F_TELEPHONED:
