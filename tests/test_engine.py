@@ -480,6 +480,9 @@ REFUSALS = [
     ("expired", "expire", dict(order="LIVE"), "Partially Filled, Expired", "not valid"),
     ("expired", "restate", dict(order="LIVE", reason="1", qty="20"), "Expired", "not valid"),
     ("expired", "fill", dict(order="LIVE", qty="1", px="1"), None, None),   # late fill: allowed
+    ("filled", "cancel", dict(order="LIVE"), "New, Filled", "not valid"),
+    ("filled", "expire", dict(order="LIVE"), "New, Filled", "not valid"),
+    ("filled", "accept_cancel", dict(order="LIVE"), "New, Filled", "not valid"),
 ]
 
 
@@ -497,6 +500,9 @@ def test_desk_command_refused(setup, command, args, state, why):
         h.act("done_for_day", order="LIVE")
     elif setup == "expired":
         h.act("expire", order="LIVE")
+    elif setup == "filled":                 # filled, with a cancel request the desk holds
+        h.act("fill", order="LIVE", qty="7", px="100")
+        h.send("F", [(11, "C1"), (41, "LIVE"), (55, "ESZ6"), (54, "1"), (60, TS)])
     before = rows(h.engine)
     last = dict(h.last_seq)
     exec_ids = h.engine.table.next_exec_id

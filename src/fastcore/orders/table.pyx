@@ -553,6 +553,8 @@ cdef class OrderTable:
         cdef report_t* r
         if req == NONE or self.reqs[req].kind != b'F':
             return E_NO_REQUEST
+        if o.state & S_FILLED:              # nothing left to cancel: reject it, too late
+            return E_STATE
         if self._reserve(1) < 0:
             return E_MEMORY
         o.clordid = self.reqs[req].key
@@ -635,7 +637,7 @@ cdef class OrderTable:
         ``reason`` when >= 0, e.g. 6 for a trading halt)."""
         cdef order_t* o = &self.orders[slot]
         cdef report_t* r
-        if o.state & (S_DONE | S_PENDING_NEW):
+        if o.state & (S_DONE | S_PENDING_NEW | S_FILLED):
             return E_STATE
         if self._reserve(1) < 0:
             return E_MEMORY
@@ -737,7 +739,7 @@ cdef class OrderTable:
 
     cdef int expire(self, uint32_t slot) noexcept:
         cdef order_t* o = &self.orders[slot]
-        if o.state & S_DONE:
+        if o.state & (S_DONE | S_FILLED):
             return E_STATE
         if self._reserve(1) < 0:
             return E_MEMORY
