@@ -13,7 +13,6 @@ _Number = str | int
 _ConfigSource = str | os.PathLike[str] | dict[str, Any] | Config | None
 
 COMMANDS: frozenset[str]
-ERRORS: dict[int, str]
 
 class Engine:
     """The order state engine over one order table."""

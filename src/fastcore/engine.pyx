@@ -47,7 +47,7 @@ from fastcore.codec.parser import parse as _parse
 from fastcore.errors import (
     CodecError, CommandRefused, ConfigError, FastcoreError, UnknownSession,
 )
-from fastcore.orders.table import state_names
+from fastcore.orders.table import ERROR_CODES, state_names
 
 
 # OrdRejReason (103)
@@ -73,17 +73,6 @@ cdef enum:
 cdef enum:
     MAX_ID = 64               # ExecID / OrderID text
 
-
-ERRORS = {
-    E_UNKNOWN_ORDER: "no such order",
-    E_DUPLICATE: "the ClOrdID is in use",
-    E_STATE: "not valid in the order's state",
-    E_NO_REQUEST: "no such request outstanding on the order",
-    E_QUANTITY: "quantity out of range",
-    E_UNKNOWN_EXEC: "no such execution on the order",
-    E_STALE: "OrigClOrdID is not the order's current ClOrdID",
-    E_MEMORY: "out of memory",
-}
 
 COMMANDS = frozenset((
     "pending_new", "ack", "reject", "fill", "done_for_day", "pending_cancel",
@@ -346,8 +335,7 @@ cdef class Engine:
         n[0] = m.views[i].len
         return 1
 
-    cdef object _check_terms(self, char side, char ord_type, char tif, bint has_price,
-                             price_t price):
+    cdef object _check_terms(self, char side, char ord_type, char tif):
         """None, or why the order's terms are refused (OrdRejReason 11)."""
         if side != b'1' and side != b'2':
             return f"Side {chr(side)} is not supported (1 buy, 2 sell)"
@@ -415,7 +403,7 @@ cdef class Engine:
         o.instrument = self.symbol_ids.keys[k].order
         self._read_terms(&o.qty, &o.cash_qty, &o.price, &has_price, &o.side,
                          &o.ord_type, &o.tif)
-        why = self._check_terms(o.side, o.ord_type, o.tif, has_price, o.price)
+        why = self._check_terms(o.side, o.ord_type, o.tif)
         if why is not None:
             return self._reject_order(session, b'8', REJ_UNSUPPORTED, why, now)
         if o.ord_type == b'2' and not has_price:
@@ -484,7 +472,7 @@ cdef class Engine:
             if kind == b'G':
                 if not self._field(40, &p, &n):
                     q.ord_type = o.ord_type
-                why = self._check_terms(q.side, q.ord_type, q.tif, has_price, q.price)
+                why = self._check_terms(q.side, q.ord_type, q.tif)
                 if why is None and q.ord_type == b'2' and not has_price:
                     why = "Price (44) is required for a limit order"
                 if why is not None:
@@ -669,7 +657,7 @@ cdef class Engine:
         raise CommandRefused(
             command, order,
             state_names(self.table.orders[slot].state) if slot != NONE else None,
-            ERRORS.get(rc, f"error {rc}"))
+            ERROR_CODES.get(rc, f"error {rc}"))
 
     cdef list _done(self, nanos_t now):
         self._flush(now)
@@ -819,7 +807,7 @@ cdef class Engine:
         o.side = ord(str(side)[0])
         o.ord_type = ord(str(ord_type)[0]) if ord_type else (b'2' if px is not None else b'1')
         o.tif = ord(str(tif)[0])
-        why = self._check_terms(o.side, o.ord_type, o.tif, px is not None, o.price)
+        why = self._check_terms(o.side, o.ord_type, o.tif)
         if why is None and o.ord_type == b'2' and px is None:
             why = "a limit order needs px"
         if why is not None or o.qty <= 0:

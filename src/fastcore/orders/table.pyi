@@ -1,6 +1,7 @@
 """Type stubs for fastcore.orders.table (a Cython extension)."""
 import numpy as np
 
+ORDER_DTYPE: np.dtype
 COMMAND_DTYPE: np.dtype
 REPORT_DTYPE: np.dtype
 OPS: dict[str, int]

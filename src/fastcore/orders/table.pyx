@@ -40,8 +40,28 @@ def _dtype(fields, itemsize):
                      "offsets": [f[2] for f in fields], "itemsize": itemsize})
 
 
+cdef order_t _o
 cdef command_t _c
 cdef report_t _r
+ORDER_DTYPE = _dtype([
+    ("order_id", "<i8", <char*>&_o.order_id - <char*>&_o),
+    ("order_qty", "<i8", <char*>&_o.order_qty - <char*>&_o),
+    ("cum_qty", "<i8", <char*>&_o.cum_qty - <char*>&_o),
+    ("day_base", "<i8", <char*>&_o.day_base - <char*>&_o),
+    ("cash_qty", "<i8", <char*>&_o.cash_qty - <char*>&_o),
+    ("price", "<i8", <char*>&_o.price - <char*>&_o),
+    ("instrument", "<u4", <char*>&_o.instrument - <char*>&_o),
+    ("session", "<u2", <char*>&_o.session - <char*>&_o),
+    ("state", "<u2", <char*>&_o.state - <char*>&_o),
+    ("flags", "u1", <char*>&_o.flags - <char*>&_o),
+    ("exec_inst", "u1", <char*>&_o.exec_inst - <char*>&_o),
+    ("side", "S1", <char*>&_o.side - <char*>&_o),
+    ("ord_type", "S1", <char*>&_o.ord_type - <char*>&_o),
+    ("tif", "S1", <char*>&_o.tif - <char*>&_o),
+    ("day", "<i4", <char*>&_o.day - <char*>&_o),
+], sizeof(order_t))
+"""numpy dtype of an order slot (see ``OrderTable.view``)."""
+
 COMMAND_DTYPE = _dtype([
     ("clordid", "<i8", <char*>&_c.clordid - <char*>&_c),
     ("request", "<i8", <char*>&_c.request - <char*>&_c),
@@ -1006,21 +1026,4 @@ cdef class OrderTable:
         the table grows (it then shows the slots as they were).
         """
         import numpy as np
-        cdef order_t o
-        cdef char* b = <char*>&o
-        dtype = np.dtype({
-            "names": ["order_id", "order_qty", "cum_qty", "day_base", "cash_qty", "price",
-                      "instrument", "session", "state", "flags", "exec_inst",
-                      "side", "ord_type", "tif", "day"],
-            "formats": ["<i8", "<i8", "<i8", "<i8", "<i8", "<i8", "<u4", "<u2", "<u2",
-                        "u1", "u1", "S1", "S1", "S1", "<i4"],
-            "offsets": [<char*>&o.order_id - b, <char*>&o.order_qty - b,
-                        <char*>&o.cum_qty - b, <char*>&o.day_base - b,
-                        <char*>&o.cash_qty - b, <char*>&o.price - b,
-                        <char*>&o.instrument - b, <char*>&o.session - b,
-                        <char*>&o.state - b, <char*>&o.flags - b, <char*>&o.exec_inst - b,
-                        <char*>&o.side - b, <char*>&o.ord_type - b, <char*>&o.tif - b,
-                        <char*>&o.day - b],
-            "itemsize": sizeof(order_t),
-        })
-        return np.frombuffer(self.block, dtype=dtype, count=self.top)
+        return np.frombuffer(self.block, dtype=ORDER_DTYPE, count=self.top)
