@@ -107,3 +107,7 @@ class CommandRefused(FastcoreError):
         self.order = order
         self.state = state
         self.why = why
+
+
+class BookCorrupted(FastcoreError, AssertionError):
+    """``Book.validate()`` found a broken invariant of the order book (a bug)."""
