@@ -432,10 +432,12 @@ def test_auto_ioc_fok_new_then_canceled(tif):
     assert out[1][1][151] == "0"
 
 
-def test_auto_market_order_has_no_price():
+def test_auto_market_order_has_no_price_and_no_liquidity_cancels_it():
     h = Harness()
-    msg = h.one("D", nos("M", ord_type="1", px="100"))
-    assert (msg[150], msg[40]) == ("0", "1") and 44 not in msg
+    out = h.send("D", nos("M", ord_type="1", px="100"))
+    assert [(m[150], m[39], m[40]) for _, m in out] == [("0", "0", "1"), ("4", "4", "1")]
+    assert all(44 not in m for _, m in out)
+    assert "no more liquidity" in out[1][1][58]
 
 
 def test_auto_cash_order_qty_needs_a_desk():

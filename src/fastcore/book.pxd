@@ -35,8 +35,8 @@ cpdef enum:
     E_MAX_QTY = -7
     E_BAND = -8               # price outside the band around the reference price
     E_HALTED = -9
-    E_HALT_STATE = -10        # halt while halted, resume while trading
-    E_NO_MEMORY = -11
+    E_STATE = -10        # halt while halted, resume while trading
+    E_MEMORY = -11
 
 cpdef enum:
     EV_FILL = 1               # id traded qty at price with other (the maker)

@@ -100,7 +100,7 @@ LEVEL_DTYPE = np.dtype([("price", "<i8"), ("qty", "<i8"), ("count", "<u4")])
 RULES = {E_UNKNOWN: "unknown order", E_ARG: "side, order type or time in force",
          E_QTY: "quantity", E_TICK: "tick", E_LOT: "lot", E_MIN_QTY: "min_qty",
          E_MAX_QTY: "max_qty", E_BAND: "band", E_HALTED: "halted",
-         E_HALT_STATE: "halt state", E_NO_MEMORY: "memory"}
+         E_STATE: "halt state", E_MEMORY: "memory"}
 """The name of what each refusal status broke."""
 
 
@@ -222,7 +222,7 @@ cdef class Book:
                         <uint64_t>self.depth_of[SELL] + entering + 1)
                 or grow(<void**>&self.ev, &self.cap_events, sizeof(event_t),
                         <uint64_t>self.nevents + orders + 4 * <uint64_t>entering + 8)):
-            return E_NO_MEMORY
+            return E_MEMORY
         return 0
 
     cdef int64_t add(self, int64_t id, int side, price_t price, qty_t qty, int ord_type,
@@ -345,7 +345,7 @@ cdef class Book:
         if o == NULL:
             return E_UNKNOWN
         if self.reserve(0):
-            return E_NO_MEMORY
+            return E_MEMORY
         o = self.get(handle)
         self.emit(EV_CANCEL, R_USER, o.side, o.id, 0, o.price, o.leaves, 0, 0)
         self.remove(handle)
@@ -377,13 +377,13 @@ cdef class Book:
 
     cdef int64_t halt_trading(self) noexcept:
         """Halt: orders flagged CANCEL_ON_HALT are canceled, bids then asks,
-        best level first, oldest first. The number of events, or E_HALT_STATE."""
+        best level first, oldest first. The number of events, or E_STATE."""
         cdef int side
         cdef uint32_t i, m, nxt, start = self.nevents
         if self.halted:
-            return E_HALT_STATE
+            return E_STATE
         if self.reserve(0):
-            return E_NO_MEMORY
+            return E_MEMORY
         self.halted = True
         for side in (BUY, SELL):
             i = self.depth_of[side]
@@ -402,12 +402,12 @@ cdef class Book:
 
     cdef int64_t resume_trading(self) noexcept:
         """The end of a halt: the orders that waited enter, oldest first. The
-        number of events, or E_HALT_STATE."""
+        number of events, or E_STATE."""
         cdef uint32_t n, start = self.nevents
         if not self.halted:
-            return E_HALT_STATE
+            return E_STATE
         if self.reserve(self.queued):
-            return E_NO_MEMORY
+            return E_MEMORY
         self.halted = False
         while self.queue_head != NIL:
             n = self.queue_head
@@ -632,14 +632,14 @@ cdef class Book:
         return r
 
     def halt(self):
-        """Halt trading (see ``halt_trading``): the number of events or E_HALT_STATE."""
+        """Halt trading (see ``halt_trading``): the number of events or E_STATE."""
         self.nevents = 0
         cdef int64_t r = self.halt_trading()
         self.finish()
         return r
 
     def resume(self):
-        """Resume trading: the number of events or E_HALT_STATE."""
+        """Resume trading: the number of events or E_STATE."""
         self.nevents = 0
         cdef int64_t r = self.resume_trading()
         self.finish()

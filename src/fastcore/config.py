@@ -14,12 +14,16 @@ from __future__ import annotations
 import copy
 import os
 import tomllib
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any, Literal
 
 import msgspec
 
 from fastcore.errors import ConfigError
+
+PX_DIGITS = 8                # as fastcore/_types.pxd
+QTY_DIGITS = 4
 
 
 class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -32,13 +36,40 @@ class User(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: str
 
 
+Number = int | float | str
+"""A decimal in the file: 0.25, "0.015625" or 1 (read through its decimal text)."""
+
+
 class Instrument(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An instrument and the rules of its book (auto mode): prices a multiple
+    of ``tick``, quantities of ``lot``; ``min_qty``/``max_qty`` per order (0:
+    none); a limit price within ``band`` of ``ref_price`` (band 0: none)."""
     symbol: str
+    tick: Number = "0.01"
+    lot: Number = 1
+    min_qty: Number = 0
+    max_qty: Number = 0
+    band: Number = 0
+    ref_price: Number = 0
+
+
+StpMode = Literal["none", "cancel_resting", "cancel_incoming", "cancel_both"]
+
+
+class MatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How the books of auto mode behave. ``when_halted``: a new order during a
+    halt is rejected, or queued until the halt ends. ``self_trade``: per
+    Account (1), what happens when an incoming order would trade with a
+    resting one of the same account ("*": every other account; an order
+    without an Account counts as its user's)."""
+    when_halted: Literal["reject", "queue"] = "reject"
+    self_trade: dict[str, StpMode] = {}
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mode: Literal["auto", "worked"] = "auto"
     engine: EngineConfig = EngineConfig()
+    matching: MatchingConfig = MatchingConfig()
     users: tuple[User, ...] = ()
     instruments: tuple[Instrument, ...] = ()
 
@@ -111,4 +142,38 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
     _unique(config.instruments, "symbol", "instruments")
     if len(config.users) > 65535:
         raise ConfigError("users", "at most 65535 users")
+    for i, ins in enumerate(config.instruments):
+        rules(ins, f"instruments[{i}]")
     return config
+
+
+def decimal(value: Number, entry: str, digits: int) -> int:
+    """``value`` in fixed point with ``digits`` decimals; ConfigError if inexact."""
+    try:
+        d = Decimal(str(value))
+        scaled = d.scaleb(digits)
+        if not d.is_finite() or scaled != scaled.to_integral_value():
+            raise InvalidOperation
+    except InvalidOperation:
+        raise ConfigError(entry, f"{value!r} is not a decimal with at most {digits} "
+                                 "decimals") from None
+    return int(scaled)
+
+
+def rules(ins: Instrument, entry: str) -> dict[str, int]:
+    """The book rules of an instrument in fixed point (``fastcore.book.Book``'s
+    arguments); ConfigError names the entry that does not fit."""
+    out = {"tick": decimal(ins.tick, f"{entry}.tick", PX_DIGITS),
+           "band": decimal(ins.band, f"{entry}.band", PX_DIGITS),
+           "ref_price": decimal(ins.ref_price, f"{entry}.ref_price", PX_DIGITS)}
+    for key in ("lot", "min_qty", "max_qty"):
+        out[key] = decimal(getattr(ins, key), f"{entry}.{key}", QTY_DIGITS)
+    for key in ("tick", "lot"):
+        if out[key] <= 0:
+            raise ConfigError(f"{entry}.{key}", "must be positive")
+    for key in ("min_qty", "max_qty", "band"):
+        if out[key] < 0:
+            raise ConfigError(f"{entry}.{key}", "must not be negative")
+    if out["max_qty"] and out["min_qty"] > out["max_qty"]:
+        raise ConfigError(f"{entry}.min_qty", "is above max_qty")
+    return out

@@ -20,16 +20,20 @@ epoch, UTC) and is the SendingTime and TransactTime of what goes out.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
-from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy
+from libc.stdlib cimport calloc, realloc, free
+from libc.string cimport memcpy, memset
 
 from fastcore._types cimport price_t, qty_t, nanos_t, PX_DIGITS, QTY_DIGITS
+cimport fastcore.book as bk
+from fastcore.book cimport Book, event_t, node_t
 from fastcore.codec.encoder cimport Encoder, FIELD_MAX
 from fastcore.codec.fix44 cimport fc_msgtypes
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_REJECT
 from fastcore.codec.values cimport read_fixed, read_int, write_int, V_OK
 from fastcore.orders.clordids cimport ClOrdIDIndex, NO_KEY, K_ORDER
-from fastcore.orders.states cimport S_PENDING_NEW, S_DONE, ord_status
+from fastcore.orders.states cimport (
+    S_PENDING_NEW, S_DONE, S_FILLED, S_DONE_FOR_DAY, ord_status,
+)
 from fastcore.orders.table cimport (
     OrderTable, order_t, report_t, order_in, request_in, NONE, OK, E_UNKNOWN_ORDER,
     E_DUPLICATE, E_STATE, E_NO_REQUEST, E_QUANTITY, E_UNKNOWN_EXEC, E_STALE, E_MEMORY,
@@ -48,6 +52,7 @@ from fastcore.errors import (
     CodecError, CommandRefused, ConfigError, FastcoreError, UnknownSession,
 )
 from fastcore.orders.table import ERROR_CODES, state_names
+from fastcore.book import RULES
 
 
 # OrdRejReason (103)
@@ -80,6 +85,22 @@ COMMANDS = frozenset((
     "reject_replace", "cancel", "restate", "telephoned", "stop", "bust", "correct",
     "expire", "halt", "resume", "new_day", "split",
 ))
+
+
+STP_MODES = {"none": bk.STP_NONE, "cancel_resting": bk.STP_CANCEL_RESTING,
+             "cancel_incoming": bk.STP_CANCEL_INCOMING, "cancel_both": bk.STP_CANCEL_BOTH}
+
+CANCEL_TEXTS = {bk.R_IOC: "immediate or cancel: the rest is canceled",
+                bk.R_FOK: "fill or kill: the order cannot be filled in full",
+                bk.R_MARKET: "market order: no more liquidity, the rest is canceled",
+                bk.R_STP: "self-trade prevention",
+                bk.R_HALT: "trading halt"}
+
+
+def _decimal(int64_t value, int digits):
+    """A fixed-point number as decimal text, without trailing zeros."""
+    text = f"{decimal.Decimal(value).scaleb(-digits):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 cdef inline bint _is(const char* p, Py_ssize_t n, char c) noexcept:
@@ -120,6 +141,13 @@ cdef class Engine:
     cdef readonly tuple symbols
     cdef ClOrdIDIndex symbol_ids          # Symbol (55) → instrument index
     cdef bytearray halted                 # per instrument
+    cdef readonly list books              # auto mode: a Book per instrument
+    cdef int64_t* handles                 # auto mode: the book handle of each slot, 0 none
+    cdef uint32_t cap_handles
+    cdef ClOrdIDIndex account_ids         # Account (1) → account number (1, 2, ...)
+    cdef bytearray stp                    # self-trade prevention mode per account number
+    cdef dict stp_modes                   # the configuration's, by account name
+    cdef tuple user_accounts              # the account of a user's orders without one
     cdef bytes exec_prefix
     cdef list texts                       # Text (58) of the pending reports
     cdef dict names                       # telephoned orders' names → slot
@@ -146,6 +174,14 @@ cdef class Engine:
         for i, sym in enumerate(self.symbols):
             self.symbol_ids.add(0, PyBytes_AS_STRING(sym), len(sym), i, K_ORDER, NO_KEY)
         self.halted = bytearray(len(self.symbols))
+        when_halted = self.config.matching.when_halted == "queue"
+        self.books = [Book(**_config.rules(ins, f"instruments[{i}]"),
+                           queue_when_halted=when_halted)
+                      for i, ins in enumerate(self.config.instruments)]
+        self.account_ids = ClOrdIDIndex(64)
+        self.stp = bytearray(1)
+        self.stp_modes = dict(self.config.matching.self_trade)
+        self.user_accounts = tuple(name.encode() for name in self.sessions)
         self.exec_prefix = eng.exec_id_prefix.encode()
         if len(self.exec_prefix) > MAX_ID:
             raise ConfigError("engine.exec_id_prefix", f"longer than {MAX_ID} bytes")
@@ -158,6 +194,7 @@ cdef class Engine:
 
     def __dealloc__(self):
         free(self.out_seq)
+        free(self.handles)
 
     # ---- output ---------------------------------------------------------------
 
@@ -197,7 +234,8 @@ cdef class Engine:
         cdef order_t* o
         cdef Encoder enc
         cdef bytes sym
-        for i in range(t.nreports):
+        i = 0
+        while i < t.nreports:               # a book's answer to one report may add more
             r = &t.reports[i]
             o = &t.orders[r.order]
             enc = <Encoder>self.encoders[o.session]
@@ -253,6 +291,9 @@ cdef class Engine:
             if r.text >= 0:
                 enc.put(58, self.texts[r.text])
             self._emit(o.session)
+            if self.auto:
+                self._sync(r.order)
+            i += 1
         t.nreports = 0
         if self.texts:
             self.texts.clear()
@@ -413,15 +454,20 @@ cdef class Engine:
             return self._reject_order(
                 session, b'8', REJ_QUANTITY,
                 "a positive OrderQty (38) or CashOrderQty (152) is required", now)
-        if self.auto and self.halted[o.instrument]:
-            return self._reject_order(session, b'8', REJ_HALTED,
-                                      f"{self.symbols[o.instrument].decode()} is halted", now)
-        if self.auto and o.qty == 0:
-            return self._reject_order(session, b'8', REJ_UNSUPPORTED,
-                                      "CashOrderQty needs a desk: send OrderQty (38)", now)
         o.flags = F_HAS_PRICE if has_price and o.ord_type != b'1' else 0
         if not has_price or o.ord_type == b'1':
             o.price = 0
+        if self.auto:
+            if o.qty == 0:
+                return self._reject_order(session, b'8', REJ_UNSUPPORTED,
+                                          "CashOrderQty needs a desk: send OrderQty (38)", now)
+            rc = (<Book>self.books[o.instrument]).check(o.price, o.qty, o.ord_type == b'2', True)
+            if rc:
+                return self._reject_order(
+                    session, b'8',
+                    REJ_HALTED if rc == bk.E_HALTED else
+                    REJ_QUANTITY if rc == bk.E_LOT or rc == bk.E_MIN_QTY or rc == bk.E_MAX_QTY
+                    else REJ_OTHER, self._rule_text(rc, o.instrument, o.price, o.qty), now)
         o.exec_inst = 0
         if self._field(18, &p, &n):
             for i in range(n):
@@ -436,8 +482,7 @@ cdef class Engine:
             return self._reject_order(session, b'8', REJ_OTHER, "order table full", now)
         if self.auto:
             t.ack(slot, 0)
-            if o.tif == b'3' or o.tif == b'4':  # nothing rests to fill them yet
-                t.cancel(slot, -1)
+            self._enter(slot, self._account(session), o.exec_inst)
         return self._flush(now)
 
     cdef int _request(self, uint16_t session, char kind, nanos_t now) except -1:
@@ -499,11 +544,153 @@ cdef class Engine:
         if rc == E_MEMORY:
             return self._reject_request(session, slot, CXL_OTHER, "request table full", now)
         if self.auto:
-            if kind == b'F':
+            why = self._replace_rules(slot, &q) if kind == b'G' else None
+            if why is not None:
+                t.reject_request(slot, req, CXL_OTHER)
+                self._text(why)
+            elif kind == b'F':
                 t.accept_cancel(slot, req)
             else:
-                t.accept_replace(slot, req)
+                t.accept_replace(slot, req)     # the book follows in _flush
         return self._flush(now)
+
+    # ---- auto mode: the books ---------------------------------------------------------
+
+    cdef object _rule_text(self, int rc, uint32_t instrument, price_t price, qty_t qty):
+        """Why the instrument's book refuses a price or quantity, naming the rule."""
+        cdef Book b = <Book>self.books[instrument]
+        if rc == bk.E_TICK:
+            return f"tick: price {_decimal(price, PX_DIGITS)} is not a multiple of {_decimal(b.tick, PX_DIGITS)}"
+        if rc == bk.E_LOT:
+            return f"lot: quantity {_decimal(qty, QTY_DIGITS)} is not a multiple of {_decimal(b.lot, QTY_DIGITS)}"
+        if rc == bk.E_MIN_QTY:
+            return f"min_qty: quantity {_decimal(qty, QTY_DIGITS)} is below {_decimal(b.min_qty, QTY_DIGITS)}"
+        if rc == bk.E_MAX_QTY:
+            return f"max_qty: quantity {_decimal(qty, QTY_DIGITS)} is above {_decimal(b.max_qty, QTY_DIGITS)}"
+        if rc == bk.E_BAND:
+            return (f"band: price {_decimal(price, PX_DIGITS)} is more than {_decimal(b.band, PX_DIGITS)}"
+                    f" from the reference {_decimal(b.ref_price, PX_DIGITS)}")
+        if rc == bk.E_HALTED:
+            return f"halted: {self.symbols[instrument].decode()} is halted"
+        return f"{RULES.get(rc, rc)}: refused by the book"
+
+    cdef object _replace_rules(self, uint32_t slot, const request_in* q):
+        """None, or why the book cannot take the replaced order."""
+        cdef order_t* o = &self.table.orders[slot]
+        cdef int rc
+        if q.ord_type != b'2' or not (q.tif == b'0' or q.tif == b'1' or q.tif == b'6'):
+            return ("a replace keeps a resting limit order here: OrdType 2 and "
+                    "TimeInForce 0, 1 or 6")
+        rc = (<Book>self.books[o.instrument]).check(q.price, q.qty, True, False)
+        return self._rule_text(rc, o.instrument, q.price, q.qty) if rc else None
+
+    cdef uint32_t _account(self, uint16_t session) except 0:
+        """The account number of the order in ``self.msg``: its Account (1), or
+        its user's name when it has none. New accounts are numbered as met."""
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef uint32_t k
+        cdef bytes name
+        if not self._field(1, &p, &n) or n == 0:
+            name = <bytes>self.user_accounts[session]
+            p, n = PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)
+        k = self.account_ids.find(0, p, <uint32_t>n)
+        if k != NO_KEY:
+            return k
+        k = self.account_ids.add(0, p, <uint32_t>n, 0, K_ORDER, NO_KEY)
+        if k == NO_KEY:
+            raise MemoryError()
+        mode = self.stp_modes.get(p[:n].decode("latin-1"), self.stp_modes.get("*", "none"))
+        while len(self.stp) <= k:
+            self.stp.append(0)
+        self.stp[k] = STP_MODES[mode]
+        return k
+
+    cdef int _set_handle(self, uint32_t slot, int64_t handle) except -1:
+        cdef uint32_t cap
+        cdef int64_t* p
+        if slot >= self.cap_handles:
+            cap = max(slot + 1, 2 * self.cap_handles, 1024)
+            p = <int64_t*>realloc(self.handles, cap * sizeof(int64_t))
+            if p == NULL:
+                raise MemoryError()
+            memset(p + self.cap_handles, 0, (cap - self.cap_handles) * sizeof(int64_t))
+            self.handles, self.cap_handles = p, cap
+        self.handles[slot] = handle
+        return 0
+
+    cdef int _enter(self, uint32_t slot, uint32_t account, uint8_t exec_inst) except -1:
+        """Give an acknowledged order to its book and report what it did."""
+        cdef order_t* o = &self.table.orders[slot]
+        cdef Book b = <Book>self.books[o.instrument]
+        cdef int64_t h = b.add(slot, o.side - 48, o.price, o.order_qty, o.ord_type - 48,
+                               o.tif - 48, account, self.stp[account],
+                               bk.CANCEL_ON_HALT if exec_inst & EI_CANCEL_ON_HALT else 0)
+        if h < 0:                           # no memory: the order cannot be worked
+            self.table.cancel(slot, -1)
+            return self._text(self._rule_text(<int>h, o.instrument, o.price, o.order_qty))
+        self._set_handle(slot, h)
+        return self._dispatch(b)
+
+    cdef int _dispatch(self, Book b) except -1:
+        """The book's events into the order table: a fill for both sides of
+        each trade (taker first), a cancel for each order the book dropped."""
+        cdef OrderTable t = self.table
+        cdef event_t* e
+        cdef uint32_t i
+        cdef int64_t exec_id
+        cdef int rc = OK
+        for i in range(b.nevents):
+            e = &b.ev[i]
+            if e.kind == bk.EV_FILL:
+                rc = t.fill(<uint32_t>e.id, e.qty, e.price, &exec_id)
+                if rc == OK:
+                    rc = t.fill(<uint32_t>e.other, e.qty, e.price, &exec_id)
+                if e.leaves == 0:
+                    self.handles[e.id] = 0
+                if e.other_leaves == 0:
+                    self.handles[e.other] = 0
+            elif e.kind == bk.EV_CANCEL:
+                self.handles[e.id] = 0
+                rc = t.cancel(<uint32_t>e.id, 6 if e.reason == bk.R_HALT else -1)
+                if rc == OK:
+                    self._text(CANCEL_TEXTS.get(e.reason))
+            if rc == E_MEMORY:
+                raise MemoryError()
+        b.nevents = 0
+        return 0
+
+    cdef int _sync(self, uint32_t slot) except -1:
+        """Make the book agree with an order the table just reported on: a
+        desk's cancel, expiry, fill or restatement, a granted replace. An
+        order that no longer works leaves the book; a new price or a larger
+        quantity re-enters it (and may trade); a smaller one keeps its place."""
+        cdef OrderTable t = self.table
+        cdef order_t* o = &t.orders[slot]
+        cdef int64_t h = self.handles[slot] if slot < self.cap_handles else 0
+        cdef Book b
+        cdef node_t* n
+        cdef qty_t leaves
+        if h == 0:
+            return 0
+        b = <Book>self.books[o.instrument]
+        n = b.get(h)
+        leaves = t.leaves(o)
+        if n == NULL or o.state & (S_DONE | S_FILLED | S_DONE_FOR_DAY) or leaves <= 0:
+            b.remove(h)
+            self.handles[slot] = 0
+        elif n.price != o.price or leaves > n.leaves:
+            h = b.modify(h, o.price, leaves)
+            if h < 0:                       # e.g. a split's price off the tick
+                b.remove(self.handles[slot])
+                self.handles[slot] = 0
+                t.cancel(slot, -1)
+                return self._text(self._rule_text(<int>h, o.instrument, o.price, leaves))
+            self.handles[slot] = h
+            self._dispatch(b)
+        elif leaves < n.leaves:
+            b.reduce(h, leaves)
+        return 0
 
     cdef int _status(self, uint16_t session, nanos_t now) except -1:
         cdef const char* p
@@ -872,7 +1059,11 @@ cdef class Engine:
         if self.halted[i]:
             raise CommandRefused("halt", None, None, f"{symbol} is already halted")
         self.halted[i] = 1
-        self._check(self.table.halt(i), "halt", None, NONE)
+        if self.auto:
+            (<Book>self.books[i]).halt_trading()
+            self._dispatch(<Book>self.books[i])
+        else:
+            self._check(self.table.halt(i), "halt", None, NONE)
         return self._done(now)
 
     def resume(self, symbol, *, nanos_t now):
@@ -881,6 +1072,9 @@ cdef class Engine:
         if not self.halted[i]:
             raise CommandRefused("resume", None, None, f"{symbol} is not halted")
         self.halted[i] = 0
+        if self.auto:                       # the orders that waited enter the book
+            (<Book>self.books[i]).resume_trading()
+            self._dispatch(<Book>self.books[i])
         return self._done(now)
 
     def new_day(self, *, nanos_t now):
