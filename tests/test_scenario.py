@@ -14,6 +14,7 @@ from fastcore.scenario import Result, run_file, run_paths, scenario_files
 
 ROOT = Path(__file__).resolve().parent.parent
 APPENDIX_D = ROOT / "tests" / "scenarios" / "appendix_d"
+AUTO = ROOT / "tests" / "scenarios" / "auto"
 
 MATRICES = (
     ["A.1.a", "A.1.b"]
@@ -68,6 +69,17 @@ def test_appendix_d_covers_the_47_matrices():
     # the extra files are reject alternatives of a matrix
     for ref in refs - set(MATRICES):
         assert ref.split(" ")[0] in MATRICES and "reject" in ref
+
+
+def test_auto_mode_matrices_pass_against_resting_liquidity():
+    results = run_paths([AUTO])
+    assert [r.line() for r in results if not r.passed] == []
+    refs = {r.ref.split(" ")[0] for r in results}
+    assert refs == {"I.1.a", "I.1.b", "K.1.a", "K.1.b"}
+    for path in AUTO.glob("*.json"):
+        scenario = json.loads(path.read_text())
+        assert scenario["config"]["mode"] == "auto"
+        assert any(step.get("as") == "ET1" for step in scenario["steps"])   # real liquidity
 
 
 def test_scenario_files_sorted_and_recursive(tmp_path):

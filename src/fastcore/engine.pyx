@@ -658,6 +658,7 @@ cdef class Engine:
             if rc == E_MEMORY:
                 raise MemoryError()
         b.nevents = 0
+        b.finish()                          # the book's operation count and top of book
         return 0
 
     cdef int _sync(self, uint32_t slot) except -1:
@@ -678,6 +679,7 @@ cdef class Engine:
         leaves = t.leaves(o)
         if n == NULL or o.state & (S_DONE | S_FILLED | S_DONE_FOR_DAY) or leaves <= 0:
             b.remove(h)
+            b.finish()
             self.handles[slot] = 0
         elif n.price != o.price or leaves > n.leaves:
             h = b.modify(h, o.price, leaves)
@@ -690,6 +692,7 @@ cdef class Engine:
             self._dispatch(b)
         elif leaves < n.leaves:
             b.reduce(h, leaves)
+            b.finish()
         return 0
 
     cdef int _status(self, uint16_t session, nanos_t now) except -1:
