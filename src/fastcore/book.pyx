@@ -214,14 +214,19 @@ cdef class Book:
         that can follow, so nothing allocates once matching has begun."""
         cdef uint64_t orders = <uint64_t>self.resting + self.queued + entering + 1
         cdef uint64_t levels = <uint64_t>self.depth_of[BUY] + self.depth_of[SELL] + entering + 1
+        cdef uint64_t events = <uint64_t>self.nevents + orders + 4 * <uint64_t>entering + 8
+        if (orders <= self.cap_nodes and levels <= self.cap_levels
+                and self.depth_of[BUY] + entering < self.cap_ladder[BUY]
+                and self.depth_of[SELL] + entering < self.cap_ladder[SELL]
+                and events <= self.cap_events):
+            return 0                        # the usual case: room for all of it
         if (grow(<void**>&self.nodes, &self.cap_nodes, sizeof(node_t), orders)
                 or grow(<void**>&self.levels, &self.cap_levels, sizeof(level_t), levels)
                 or grow(<void**>&self.ladder[BUY], &self.cap_ladder[BUY], sizeof(uint32_t),
                         <uint64_t>self.depth_of[BUY] + entering + 1)
                 or grow(<void**>&self.ladder[SELL], &self.cap_ladder[SELL], sizeof(uint32_t),
                         <uint64_t>self.depth_of[SELL] + entering + 1)
-                or grow(<void**>&self.ev, &self.cap_events, sizeof(event_t),
-                        <uint64_t>self.nevents + orders + 4 * <uint64_t>entering + 8)):
+                or grow(<void**>&self.ev, &self.cap_events, sizeof(event_t), events)):
             return E_MEMORY
         return 0
 
