@@ -1,0 +1,1 @@
+"""Naive pure-Python references the fast implementations are tested against."""
