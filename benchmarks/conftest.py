@@ -14,6 +14,7 @@ import ctypes
 import os
 import shutil
 import subprocess
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -227,3 +228,14 @@ def csplit(tmp_path_factory):
     split.fields = fields
     split.offsets = lambda: state["offsets"]
     return split
+
+
+def rss():
+    """Resident set size now, in bytes (/proc/self/statm; else the peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024

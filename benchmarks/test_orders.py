@@ -28,7 +28,6 @@ measurement the ``test_memory_*`` benchmarks run in a fresh interpreter.
 import functools
 import gc
 import json
-import os
 import subprocess
 import sys
 import time
@@ -38,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BATCH_MESSAGES, BATCH_ROUNDS, BATCH_WARMUP, NOS, NOS_FIELDS, QUICK, fix_message
+from conftest import (BATCH_MESSAGES, BATCH_ROUNDS, BATCH_WARMUP, NOS, NOS_FIELDS, QUICK,
+                      fix_message, rss)
 
 import _pyorders
 from fastcore import codec
@@ -293,7 +293,8 @@ def ack_report():
 @pytest.mark.benchmark(group="orders.submit")
 def test_submit_fastcore(per_call, paired, submit_messages):
     """Engine.submit of a NewOrderSingle in auto mode: parse, validate, the new
-    order in the table, acknowledged, its ExecutionReport encoded. Called as
+    order in the table, acknowledged, entered in its book (where it rests: the
+    orders are all bids at one price), its ExecutionReport encoded. Called as
     ``next(it)`` (see submissions), which adds some 10-20 ns that the parse
     it is compared with, called directly, does not pay."""
     it = submissions(submit_messages)
@@ -359,17 +360,6 @@ def test_fill_fastcore(per_call):
 
 # ---- memory: bytes per live order ------------------------------------------------
 
-def _rss():
-    """Resident set size now, in bytes (/proc/self/statm; else the peak)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        import resource
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
-
-
 def _memory_commands(n_orders):
     """new + ack of n_orders orders (ClOrdIDs TIMED_IDS + i), by ClOrdID."""
     c = np.zeros(2 * n_orders, COMMAND_DTYPE)
@@ -397,7 +387,7 @@ def measure_memory(side, n_orders):
     if side == "fastcore":
         cmds = _memory_commands(n_orders)
         gc.collect()
-        before = _rss()
+        before = rss()
         table = OrderTable()
         ok, spent = 0, 0
         for s in range(0, len(cmds), MEMORY_CHUNK):
@@ -405,13 +395,13 @@ def measure_memory(side, n_orders):
             t0 = time.perf_counter_ns()
             ok += table.apply(part)
             spent += time.perf_counter_ns() - t0
-        after = _rss()
+        after = rss()
         live = len(table)
         info.update(slot_bytes=table.bytes_per_order, keys=len(table.ids))
     else:
         book = _pyorders.OrderBook()
         gc.collect()
-        before = _rss()
+        before = rss()
         ok, spent = 0, 0
         for s in range(0, n_orders, MEMORY_CHUNK // 2):
             rows = []
@@ -425,7 +415,7 @@ def measure_memory(side, n_orders):
             spent += time.perf_counter_ns() - t0
             del rows
         gc.collect()
-        after = _rss()
+        after = rss()
         live = book.next_order_id
     assert ok == 2 * n_orders and live == n_orders, (ok, live)
     info.update(live=live, rss_bytes=after - before, bytes_per_order=(after - before) / live,

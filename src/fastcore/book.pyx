@@ -45,18 +45,14 @@ from fastcore._types cimport price_t, qty_t
 
 import numpy as np
 
+from fastcore._dtype import struct_dtype
 from fastcore.errors import BookCorrupted
-
-
-def _dtype(fields, itemsize):
-    return np.dtype({"names": [f[0] for f in fields], "formats": [f[1] for f in fields],
-                     "offsets": [f[2] for f in fields], "itemsize": itemsize})
 
 
 cdef event_t _e
 cdef command_t _c
 cdef top_t _t
-EVENT_DTYPE = _dtype([
+EVENT_DTYPE = struct_dtype([
     ("id", "<i8", <char*>&_e.id - <char*>&_e),
     ("other", "<i8", <char*>&_e.other - <char*>&_e),
     ("price", "<i8", <char*>&_e.price - <char*>&_e),
@@ -69,7 +65,7 @@ EVENT_DTYPE = _dtype([
 ], sizeof(event_t))
 """numpy dtype of an event (``Book.events``)."""
 
-COMMAND_DTYPE = _dtype([
+COMMAND_DTYPE = struct_dtype([
     ("id", "<i8", <char*>&_c.id - <char*>&_c),
     ("handle", "<i8", <char*>&_c.handle - <char*>&_c),
     ("price", "<i8", <char*>&_c.price - <char*>&_c),
@@ -85,7 +81,7 @@ COMMAND_DTYPE = _dtype([
 ], sizeof(command_t))
 """numpy dtype of a command of ``Book.apply``."""
 
-TOP_DTYPE = _dtype([
+TOP_DTYPE = struct_dtype([
     ("seq", "<u8", <char*>&_t.seq - <char*>&_t),
     ("bid", "<i8", <char*>&_t.bid - <char*>&_t),
     ("bid_qty", "<i8", <char*>&_t.bid_qty - <char*>&_t),

@@ -20,6 +20,9 @@ from fastcore.orders.states cimport (
     S_PENDING, N_STATES,
 )
 
+from fastcore._dtype import struct_dtype
+
+
 cdef extern from *:
     """
     /* AvgPx: notional / cum_qty, rounded half to even (never a float). */
@@ -34,16 +37,11 @@ cdef extern from *:
     int64_t fc_avg_px(i128 notional, int64_t cum) noexcept nogil
 
 
-def _dtype(fields, itemsize):
-    import numpy as np
-    return np.dtype({"names": [f[0] for f in fields], "formats": [f[1] for f in fields],
-                     "offsets": [f[2] for f in fields], "itemsize": itemsize})
-
 
 cdef order_t _o
 cdef command_t _c
 cdef report_t _r
-ORDER_DTYPE = _dtype([
+ORDER_DTYPE = struct_dtype([
     ("order_id", "<i8", <char*>&_o.order_id - <char*>&_o),
     ("order_qty", "<i8", <char*>&_o.order_qty - <char*>&_o),
     ("cum_qty", "<i8", <char*>&_o.cum_qty - <char*>&_o),
@@ -62,7 +60,7 @@ ORDER_DTYPE = _dtype([
 ], sizeof(order_t))
 """numpy dtype of an order slot (see ``OrderTable.view``)."""
 
-COMMAND_DTYPE = _dtype([
+COMMAND_DTYPE = struct_dtype([
     ("clordid", "<i8", <char*>&_c.clordid - <char*>&_c),
     ("request", "<i8", <char*>&_c.request - <char*>&_c),
     ("qty", "<i8", <char*>&_c.qty - <char*>&_c),
@@ -78,7 +76,7 @@ COMMAND_DTYPE = _dtype([
 ], sizeof(command_t))
 """numpy dtype of a batch command (see ``OrderTable.apply``)."""
 
-REPORT_DTYPE = _dtype([
+REPORT_DTYPE = struct_dtype([
     ("order_qty", "<i8", <char*>&_r.order_qty - <char*>&_r),
     ("cum_qty", "<i8", <char*>&_r.cum_qty - <char*>&_r),
     ("leaves_qty", "<i8", <char*>&_r.leaves_qty - <char*>&_r),
