@@ -91,10 +91,20 @@ def test_config_is_frozen():
     ({"users": [{"name": "a\x01b"}]}, "users[0].name"),
     ({"users": [{"name": "A", "desk": 1}]}, "users[0].desk"),
     ({"engine": {"bogus": 1}}, "engine.bogus"),
+    ({"instruments": [{"symbol": "X", "tick": 0}]}, "instruments[0].tick"),
+    ({"instruments": [{"symbol": "X", "tick": "0.000000001"}]}, "instruments[0].tick"),
+    ({"instruments": [{"symbol": "X", "lot": "abc"}]}, "instruments[0].lot"),
+    ({"instruments": [{"symbol": "X", "max_qty": -1}]}, "instruments[0].max_qty"),
+    ({"instruments": [{"symbol": "X", "min_qty": 5, "max_qty": 2}]}, "instruments[0].min_qty"),
+    ({"instruments": [{"symbol": "X", "band": "nan"}]}, "instruments[0].band"),
+    ({"matching": {"when_halted": "wait"}}, "matching.when_halted"),
+    ({"matching": {"self_trade": {"A": "cancel_all"}}}, "matching.self_trade.A"),
 ], ids=["bad-mode", "mode-type", "user-name-type", "users-type", "engine-type",
         "precision", "comp-id-type", "symbol-type", "no-users", "duplicate-user",
         "duplicate-symbol", "empty-name", "pipe-in-name", "soh-in-name",
-        "unknown-key-in-user", "unknown-key-in-engine"])
+        "unknown-key-in-user", "unknown-key-in-engine", "zero-tick", "tick-too-fine",
+        "lot-not-a-number", "negative-max", "min-above-max", "band-nan", "when-halted",
+        "stp-mode"])
 def test_invalid_config_names_the_entry(source, entry):
     with pytest.raises(ConfigError) as exc:
         load(source)

@@ -53,7 +53,7 @@ class Instrument(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ref_price: Number = 0
 
 
-StpMode = Literal["none", "cancel_resting", "cancel_incoming", "cancel_both"]
+STP_MODES = ("none", "cancel_resting", "cancel_incoming", "cancel_both")
 
 
 class MatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -63,7 +63,7 @@ class MatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     resting one of the same account ("*": every other account; an order
     without an Account counts as its user's)."""
     when_halted: Literal["reject", "queue"] = "reject"
-    self_trade: dict[str, StpMode] = {}
+    self_trade: dict[str, str] = {}        # account → one of STP_MODES
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -144,6 +144,10 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
         raise ConfigError("users", "at most 65535 users")
     for i, ins in enumerate(config.instruments):
         rules(ins, f"instruments[{i}]")
+    for account, mode in config.matching.self_trade.items():
+        if mode not in STP_MODES:
+            raise ConfigError(f"matching.self_trade.{account}",
+                              f"{mode!r} is not one of {', '.join(STP_MODES)}")
     return config
 
 

@@ -5,6 +5,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from fastcore.book import Book
 from fastcore.config import Config
 from fastcore.orders.table import OrderTable
 
@@ -21,6 +22,7 @@ class Engine:
     auto: bool
     sessions: tuple[str, ...]
     symbols: tuple[bytes, ...]
+    books: list[Book]                     # auto mode: one per instrument, in symbols' order
     def __init__(self, config: _ConfigSource = None) -> None: ...
     def submit(self, data: bytes | msgspec.Struct, sender: str, now: int) -> _Out: ...
     def act(self, command: str, *, now: int, **args: Any) -> _Out: ...
