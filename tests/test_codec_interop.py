@@ -17,15 +17,14 @@ import subprocess
 import sys
 
 import pytest
+import quickfix
+import simplefix
 
-simplefix = pytest.importorskip("simplefix")
-quickfix = pytest.importorskip("quickfix")
+from fastcore import codec
+from fastcore.codec import Encoder, ExecutionReport
 
-from fastcore import codec  # noqa: E402
-from fastcore.codec import Encoder, ExecutionReport  # noqa: E402
-
-import fixmsg  # noqa: E402
-from fixmsg import TS, ns  # noqa: E402
+import fixmsg
+from fixmsg import TS, ns
 
 FIX44_XML = os.path.join(sys.prefix, "share", "quickfix", "FIX44.xml")
 T = ns(2024, 1, 2, 3, 4, 5, 678_901_234)
