@@ -11,6 +11,7 @@ allocations does not land in the other's figure.
 """
 
 import ctypes
+import json
 import os
 import shutil
 import subprocess
@@ -233,3 +234,20 @@ def rss():
         import resource
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024
+
+
+def fresh_interpreter(benchmark, script, *args, timeout=900):
+    """Run ``python SCRIPT ARGS...`` as the benchmark's one round, in a fresh
+    interpreter (memory other benchmarks freed cannot hide a growth), and
+    return the JSON object its last line printed. The round's time is no figure."""
+    cmd = [sys.executable, str(script), *map(str, args)]
+    result = {}
+
+    def run():
+        proc = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True,
+                              timeout=timeout)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    return result

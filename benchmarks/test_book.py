@@ -54,10 +54,8 @@ the peers alone: ``-k "not fastcore"``.
 
 import gc
 import json
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,11 +63,10 @@ from hdrh.histogram import HdrHistogram
 
 from fastcore.book import BUY, COMMAND_DTYPE, GTC, LIMIT, OP_NEW, OP_REPLACE, SELL, Book
 
-from conftest import BATCH_ROUNDS, BATCH_WARMUP, QUICK, rss
+from conftest import BATCH_ROUNDS, BATCH_WARMUP, QUICK, fresh_interpreter, rss
 
 import _bookpeers as peers
 
-HERE = Path(__file__).resolve().parent
 
 PERCALL_OPS = 100_000 if QUICK else 1_000_000
 PERCALL_SEED = 20240315
@@ -407,17 +404,8 @@ def measure_memory(name, n_orders):
 
 def _memory(benchmark, capsys, name):
     """measure_memory in a fresh interpreter; the figure is
-    extra_info["bytes_per_order"] (the benchmark's time is the subprocess's)."""
-    cmd = [sys.executable, str(Path(__file__)), "memory", name, str(MEMORY_ORDERS)]
-    result = {}
-
-    def run():
-        proc = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True,
-                              timeout=900)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
-
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    extra_info["bytes_per_order"]."""
+    result = fresh_interpreter(benchmark, __file__, "memory", name, MEMORY_ORDERS)
     benchmark.extra_info.update(result, quick=QUICK, levels=2 * MEMORY_LEVELS)
     with capsys.disabled():
         nb = (f"; Book.nbytes {result['nbytes'] / 2**20:,.1f} MiB = "

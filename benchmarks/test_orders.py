@@ -28,24 +28,21 @@ measurement the ``test_memory_*`` benchmarks run in a fresh interpreter.
 import functools
 import gc
 import json
-import subprocess
 import sys
 import time
 from itertools import chain, repeat
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import (BATCH_MESSAGES, BATCH_ROUNDS, BATCH_WARMUP, NOS, NOS_FIELDS, QUICK,
-                      fix_message, rss)
+                      fix_message, fresh_interpreter, rss)
 
 import _pyorders
 from fastcore import codec
 from fastcore.engine import Engine
 from fastcore.orders.table import COMMAND_DTYPE, OPS, REPORT_DTYPE, OrderTable
 
-HERE = Path(__file__).resolve().parent
 
 NONE = 0xFFFFFFFF           # the `order` column: look the order up by its ClOrdID
 QTY = 10**4                 # one unit of quantity, fixed point (QTY_DIGITS = 4)
@@ -424,19 +421,9 @@ def measure_memory(side, n_orders):
 
 
 def _memory(benchmark, capsys, side):
-    """Runs measure_memory in a fresh interpreter (memory freed by the other
-    benchmarks cannot then hide a growth); the benchmark's time is that
-    subprocess's and is no figure: the figure is extra_info["bytes_per_order"]."""
-    cmd = [sys.executable, str(Path(__file__)), "memory", side, str(MEMORY_ORDERS)]
-    result = {}
-
-    def run():
-        proc = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True,
-                              timeout=600)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
-
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    """measure_memory in a fresh interpreter; the figure is
+    extra_info["bytes_per_order"]."""
+    result = fresh_interpreter(benchmark, __file__, "memory", side, MEMORY_ORDERS)
     benchmark.extra_info.update(result, quick=QUICK)
     with capsys.disabled():
         rest = result["bytes_per_order"] - result.get("slot_bytes", 0)

@@ -140,8 +140,7 @@ cdef class Engine:
     cdef int64_t* out_seq                 # last MsgSeqNum sent, per session
     cdef readonly tuple symbols
     cdef ClOrdIDIndex symbol_ids          # Symbol (55) → instrument index
-    cdef bytearray halted                 # per instrument
-    cdef readonly list books              # auto mode: a Book per instrument
+    cdef readonly list books              # a Book per instrument (auto mode matches in it)
     cdef int64_t* handles                 # auto mode: the book handle of each slot, 0 none
     cdef uint32_t cap_handles
     cdef ClOrdIDIndex account_ids         # Account (1) → account number (1, 2, ...)
@@ -173,7 +172,6 @@ cdef class Engine:
         self.symbol_ids = ClOrdIDIndex(max(len(self.symbols), 16))
         for i, sym in enumerate(self.symbols):
             self.symbol_ids.add(0, PyBytes_AS_STRING(sym), len(sym), i, K_ORDER, NO_KEY)
-        self.halted = bytearray(len(self.symbols))
         when_halted = self.config.matching.when_halted == "queue"
         self.books = [Book(**_config.rules(ins, f"instruments[{i}]"),
                            queue_when_halted=when_halted)
@@ -1057,27 +1055,24 @@ cdef class Engine:
 
     def halt(self, symbol, *, nanos_t now):
         """A trading halt: orders with ExecInst K (cancel on halt) are canceled
-        (ExecRestatementReason 6); the others wait for ``resume``."""
+        (ExecRestatementReason 6); the others wait for ``resume``. The
+        instrument's book holds the halt, in both modes."""
         cdef uint32_t i = self._instrument("halt", symbol)
-        if self.halted[i]:
+        cdef Book b = <Book>self.books[i]
+        if b.halt_trading() == bk.E_STATE:
             raise CommandRefused("halt", None, None, f"{symbol} is already halted")
-        self.halted[i] = 1
         if self.auto:
-            (<Book>self.books[i]).halt_trading()
-            self._dispatch(<Book>self.books[i])
-        else:
+            self._dispatch(b)
+        else:                               # worked orders are not in the book
             self._check(self.table.halt(i), "halt", None, NONE)
         return self._done(now)
 
     def resume(self, symbol, *, nanos_t now):
-        """The end of a trading halt."""
-        cdef uint32_t i = self._instrument("resume", symbol)
-        if not self.halted[i]:
+        """The end of a trading halt (in auto mode, orders that waited enter the book)."""
+        cdef Book b = <Book>self.books[self._instrument("resume", symbol)]
+        if b.resume_trading() == bk.E_STATE:
             raise CommandRefused("resume", None, None, f"{symbol} is not halted")
-        self.halted[i] = 0
-        if self.auto:                       # the orders that waited enter the book
-            (<Book>self.books[i]).resume_trading()
-            self._dispatch(<Book>self.books[i])
+        self._dispatch(b)
         return self._done(now)
 
     def new_day(self, *, nanos_t now):
