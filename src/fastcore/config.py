@@ -33,7 +33,9 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class User(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A user of the engine; ``firm`` groups users for drop copies."""
     name: str
+    firm: str = ""
 
 
 Number = int | float | str
@@ -66,12 +68,59 @@ class MatchingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     self_trade: dict[str, str] = {}        # account → one of STP_MODES
 
 
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``fastcore serve``: where it listens and how its FIX sessions behave.
+    ``store``: the directory of the session stores (sequence numbers and
+    sent messages). ``sending_time_tolerance``: seconds a SendingTime (52)
+    may differ from the server's clock (0: no check). ``logon_timeout``:
+    seconds a new connection has to send its Logon. ``settings``: a
+    QuickFIX-style session settings file whose sessions replace ``sessions``."""
+    host: str = "127.0.0.1"
+    fix_port: int = 9878
+    msgspec_port: int = 9879
+    store: str = "fastcore-store"
+    heartbeat: int = 30
+    sending_time_tolerance: int = 120
+    logon_timeout: int = 10
+    max_body_length: int = 65536
+    settings: str = ""
+
+
+class Session(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A FIX session of the server, known by its CompIDs. An ``order``
+    session trades as ``user`` (default: the user named as its
+    TargetCompID); a ``drop_copy`` session receives a copy of every
+    ExecutionReport of the users of ``firms`` (none: every user)."""
+    target_comp_id: str                    # the client's CompID (its 49, our 56)
+    sender_comp_id: str = ""               # ours (default: engine.comp_id)
+    user: str = ""
+    kind: Literal["order", "drop_copy"] = "order"
+    password: str = ""                     # Password (554) its Logon must carry ("": none)
+    heartbeat: int = 0                     # HeartBtInt a Logon must ask for (0: any)
+    reset_on_logon: bool = False
+    reset_on_logout: bool = False
+    reset_on_disconnect: bool = False
+    store: str = ""                        # default: server.store
+    firms: tuple[str, ...] = ()
+
+
+class Operator(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A login of the msgspec port that may run the sell-side commands
+    (``act``); ``may_reset`` also lets it replace the engine (a test venue)."""
+    name: str
+    password: str
+    may_reset: bool = False
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mode: Literal["auto", "worked"] = "auto"
     engine: EngineConfig = EngineConfig()
     matching: MatchingConfig = MatchingConfig()
     users: tuple[User, ...] = ()
     instruments: tuple[Instrument, ...] = ()
+    server: ServerConfig = ServerConfig()
+    sessions: tuple[Session, ...] = ()     # a user with none gets one, named as it
+    operators: tuple[Operator, ...] = ()
 
 
 def default_table() -> dict[str, Any]:
@@ -132,6 +181,13 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
             raise ConfigError(str(source), f"not TOML: {exc}") from None
     elif source is not None:
         raise ConfigError("", f"a configuration is a file path or a table, not {source!r}")
+    server = table.get("server")
+    settings = server.get("settings") if isinstance(server, dict) else None
+    if settings:
+        from fastcore.server.settings import read_settings
+        if isinstance(source, (str, os.PathLike)):      # relative to the file naming it
+            settings = os.path.join(os.path.dirname(os.fspath(source)), settings)
+        table = merge(table, read_settings(settings))
     try:
         config = msgspec.convert(table, Config)
     except msgspec.ValidationError as exc:
@@ -148,7 +204,70 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
         if mode not in STP_MODES:
             raise ConfigError(f"matching.self_trade.{account}",
                               f"{mode!r} is not one of {', '.join(STP_MODES)}")
-    return config
+    return _server(config)
+
+
+def _server(config: Config) -> Config:
+    """The server's part checked, and the sessions completed: an order
+    session for each user without one, SenderCompID and user filled in."""
+    srv = config.server
+    for key in ("fix_port", "msgspec_port"):
+        if not 0 <= getattr(srv, key) <= 65535:
+            raise ConfigError(f"server.{key}", "is not a TCP port (0: any free one)")
+    if srv.fix_port and srv.fix_port == srv.msgspec_port:
+        raise ConfigError("server.msgspec_port", "is the FIX port too")
+    for key in ("heartbeat", "logon_timeout", "max_body_length"):
+        if getattr(srv, key) <= 0:
+            raise ConfigError(f"server.{key}", "must be positive")
+    if srv.sending_time_tolerance < 0:
+        raise ConfigError("server.sending_time_tolerance", "must not be negative")
+    users = {u.name for u in config.users}
+    firms = {u.firm for u in config.users}
+    named = {s.user or s.target_comp_id for s in config.sessions if s.kind == "order"}
+    sessions = config.sessions + tuple(Session(target_comp_id=u.name) for u in config.users
+                                       if u.name not in named)
+    done: list[Session] = []
+    seen: set[tuple[str, str]] = set()
+    traders: set[str] = set()
+    for i, s in enumerate(sessions):
+        entry = f"sessions[{i}]"
+        s = msgspec.structs.replace(s, sender_comp_id=s.sender_comp_id or config.engine.comp_id)
+        for key in ("sender_comp_id", "target_comp_id"):
+            value = getattr(s, key)
+            if not value.isprintable() or "\x01" in value or "=" in value or " " in value:
+                raise ConfigError(f"{entry}.{key}", f"{value!r} is not a usable CompID")
+        if (s.sender_comp_id, s.target_comp_id) in seen:
+            raise ConfigError(entry, f"the session {s.sender_comp_id}->{s.target_comp_id} "
+                                     "appears twice")
+        seen.add((s.sender_comp_id, s.target_comp_id))
+        if s.heartbeat < 0:
+            raise ConfigError(f"{entry}.heartbeat", "must not be negative")
+        if s.kind == "order":
+            s = msgspec.structs.replace(s, user=s.user or s.target_comp_id)
+            if s.user not in users:
+                raise ConfigError(f"{entry}.user", f"{s.user!r} is not a configured user")
+            if s.user in traders:
+                raise ConfigError(f"{entry}.user", f"{s.user!r} has another order session")
+            traders.add(s.user)
+            if s.firms:
+                raise ConfigError(f"{entry}.firms", "only a drop_copy session takes firms")
+        else:
+            if s.user:
+                raise ConfigError(f"{entry}.user", "a drop_copy session trades as nobody")
+            for firm in s.firms:
+                if firm not in firms:
+                    raise ConfigError(f"{entry}.firms", f"no user is of firm {firm!r}")
+        done.append(s)
+    _unique(config.operators, "name", "operators")
+    for i, op in enumerate(config.operators):
+        if not op.password:
+            raise ConfigError(f"operators[{i}].password", "an operator needs a password")
+    return msgspec.structs.replace(config, sessions=tuple(done))
+
+
+def order_sessions(config: Config) -> dict[str, Session]:
+    """Each user's order session, by user name (a user may have none)."""
+    return {s.user: s for s in config.sessions if s.kind == "order"}
 
 
 def decimal(value: Number, entry: str, digits: int) -> int:

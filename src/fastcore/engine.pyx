@@ -18,6 +18,7 @@ It is deterministic: time comes in with every call (``now``, ns since the
 epoch, UTC) and is the SendingTime and TransactTime of what goes out.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, realloc, free
@@ -121,6 +122,7 @@ def _fixed(value, int digits, str what):
     return int(scaled)
 
 
+@cython.final
 cdef class Engine:
     """The order state engine over one order table.
 
@@ -129,31 +131,6 @@ cdef class Engine:
     Every call returns the messages it caused as ``(recipient, FIX bytes)``
     pairs, in the order they are to be sent.
     """
-    cdef readonly object config
-    cdef readonly OrderTable table
-    cdef readonly bint auto
-    cdef readonly tuple sessions          # session (user) names, by index
-    cdef dict session_index
-    cdef object last_name                 # the session last looked up, and its index
-    cdef uint16_t last_session
-    cdef list encoders                    # one Encoder per session
-    cdef int64_t* out_seq                 # last MsgSeqNum sent, per session
-    cdef readonly tuple symbols
-    cdef ClOrdIDIndex symbol_ids          # Symbol (55) → instrument index
-    cdef readonly list books              # a Book per instrument (auto mode matches in it)
-    cdef int64_t* handles                 # auto mode: the book handle of each slot, 0 none
-    cdef uint32_t cap_handles
-    cdef ClOrdIDIndex account_ids         # Account (1) → account number (1, 2, ...)
-    cdef bytearray stp                    # self-trade prevention mode per account number
-    cdef dict stp_modes                   # the configuration's, by account name
-    cdef tuple user_accounts              # the account of a user's orders without one
-    cdef bytes exec_prefix
-    cdef list texts                       # Text (58) of the pending reports
-    cdef dict names                       # telephoned orders' names → slot
-    cdef dict exec_names                  # a desk's names for executions → ExecID
-    cdef list out
-    cdef Message msg
-    cdef Encoder scratch                  # encodes submitted Structs
 
     def __init__(self, config=None):
         cdef int i
@@ -163,7 +140,9 @@ cdef class Engine:
         self.table = OrderTable(1024)
         self.sessions = tuple(u.name for u in self.config.users)
         self.session_index = {name: i for i, name in enumerate(self.sessions)}
-        self.encoders = [Encoder(eng.comp_id, name, precision=eng.timestamp_precision)
+        own = _config.order_sessions(self.config)       # every user has one
+        self.encoders = [Encoder(own[name].sender_comp_id, own[name].target_comp_id,
+                                 precision=eng.timestamp_precision)
                          for name in self.sessions]
         self.out_seq = <int64_t*>calloc(len(self.sessions), sizeof(int64_t))
         if self.out_seq == NULL:
@@ -216,7 +195,7 @@ cdef class Engine:
         enc.buf[enc.pos] = 1
         enc.pos += 1
 
-    cdef inline Py_ssize_t _key_len(self, uint32_t key) noexcept:
+    cdef Py_ssize_t _key_len(self, uint32_t key) noexcept:
         return self.table.ids.keys[key].len if key != NO_KEY else 0
 
     cdef void _put_key(self, Encoder enc, int tag, uint32_t key) noexcept:
@@ -297,7 +276,7 @@ cdef class Engine:
             self.texts.clear()
         return 0
 
-    cdef list _take(self):
+    cdef list take(self):
         cdef list out = self.out
         self.out = []
         return out
@@ -704,7 +683,7 @@ cdef class Engine:
         self.table.status(slot)
         return self._flush(now)
 
-    cdef int _session_reject(self, uint16_t session, nanos_t now) except -1:
+    cdef int session_reject(self, uint16_t session, nanos_t now) except -1:
         """Reject (35=3) for a message the codec refused."""
         cdef Message m = self.msg
         cdef Encoder enc = <Encoder>self.encoders[session]
@@ -768,7 +747,6 @@ cdef class Engine:
         cdef Message m = self.msg
         cdef Py_ssize_t used
         cdef int rc
-        cdef char mt
         if type(data) is not bytes:
             if isinstance(data, msgspec.Struct):
                 data = self._struct_bytes(data, now)
@@ -780,20 +758,25 @@ cdef class Engine:
             raise CodecError(f"{PyBytes_GET_SIZE(data) - used} bytes after the message: "
                              "submit takes one message")
         if rc == P_REJECT:
-            self._session_reject(session, now)
+            self.session_reject(session, now)
         elif rc != P_OK:
             m._raise()
         else:
-            mt = fc_msgtypes[m.msgtype].mt[0] if fc_msgtypes[m.msgtype].mt[1] == 0 else 0
-            if mt == b'D':
-                self._new_order(session, now)
-            elif mt == b'F' or mt == b'G':
-                self._request(session, mt, now)
-            elif mt == b'H':
-                self._status(session, now)
-            else:
-                self._business_reject(session, now)
-        return self._take()
+            self.process(session, now)
+        return self.take()
+
+    cdef int process(self, uint16_t session, nanos_t now) except -1:
+        """Answer the valid message in ``msg`` from ``session``: an order
+        request, or BusinessMessageReject for a type the engine does not take."""
+        cdef Message m = self.msg
+        cdef char mt = fc_msgtypes[m.msgtype].mt[0] if fc_msgtypes[m.msgtype].mt[1] == 0 else 0
+        if mt == b'D':
+            return self._new_order(session, now)
+        if mt == b'F' or mt == b'G':
+            return self._request(session, mt, now)
+        if mt == b'H':
+            return self._status(session, now)
+        return self._business_reject(session, now)
 
     cdef bytes _struct_bytes(self, data, nanos_t now):
         """A Struct of fastcore.messages as FIX bytes: one path for both."""
@@ -849,7 +832,7 @@ cdef class Engine:
 
     cdef list _done(self, nanos_t now):
         self._flush(now)
-        return self._take()
+        return self.take()
 
     def act(self, command, *, nanos_t now, **args):
         """Run the desk command named ``command`` with ``args`` (the `act`
@@ -1114,10 +1097,10 @@ cdef class Engine:
         except ValueError as exc:
             raise CommandRefused(command, order, self._state(slot), str(exc)) from None
 
-    cdef inline qty_t _qty(self, str command, order, uint32_t slot, value) except? -1:
+    cdef qty_t _qty(self, str command, order, uint32_t slot, value) except? -1:
         return self._number(command, order, slot, value, QTY_DIGITS, "qty")
 
-    cdef inline price_t _px(self, str command, order, uint32_t slot, value) except? -1:
+    cdef price_t _px(self, str command, order, uint32_t slot, value) except? -1:
         return self._number(command, order, slot, value, PX_DIGITS, "px")
 
     # -- reading the state ------------------------------------------------------------

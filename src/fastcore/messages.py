@@ -14,6 +14,7 @@ exact as on the wire.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import msgspec
 
@@ -79,3 +80,58 @@ def transact_time(ns: int) -> str:
     """A UTCTimestamp (milliseconds) for ns since the epoch."""
     seconds, rest = divmod(ns, 1_000_000_000)
     return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1_000_000:03d}"
+
+
+# ---- the msgspec port's session frames -------------------------------------------
+#
+# A frame is a 4-byte big-endian length and a msgpack map; "type" names it.
+# A client logs on first (a user, or an operator), then sends orders (the
+# Structs above) or, as an operator, commands; the server answers with Ack or
+# Refused (matching ``id``) and sends each FIX message for the user as a Report.
+
+class Logon(msgspec.Struct, tag="logon", kw_only=True):
+    user: str                         # a configured user, or an operator's name
+    password: str = ""
+    role: str = "trader"              # "trader" or "operator"
+
+
+class Logout(msgspec.Struct, tag="logout", kw_only=True):
+    text: str = ""
+
+
+class Act(msgspec.Struct, tag="act", kw_only=True):
+    """A sell-side command (scenario-format.md's ``act``), for operators."""
+    command: str
+    args: dict[str, Any] = {}
+    id: int = 0
+
+
+class Reset(msgspec.Struct, tag="reset", kw_only=True):
+    """A fresh engine with ``config`` merged over the server's (operators
+    allowed to reset); the users and sessions stay as they are."""
+    config: dict = {}
+    id: int = 0
+
+
+class Ack(msgspec.Struct, tag="ack", kw_only=True):
+    id: int = 0
+    text: str = ""
+
+
+class Refused(msgspec.Struct, tag="refused", kw_only=True):
+    id: int = 0
+    text: str
+
+
+class Report(msgspec.Struct, tag="report", kw_only=True):
+    """A FIX message the engine sent to ``to``: MsgType, MsgSeqNum, and its
+    body fields (tag → value, header and trailer left out)."""
+    to: str
+    msg_type: str
+    seq: int
+    fields: dict[str, str]
+
+
+Inbound = NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | \
+    OrderStatusRequest | Logon | Logout | Act | Reset
+Outbound = Ack | Refused | Report

@@ -40,6 +40,8 @@ cdef class Encoder:
     cdef int put_time(self, int tag, nanos_t ns) except -1
     cdef Py_ssize_t finish(self) except -1
     cdef bytes finish_bytes(self)
+    cdef Py_ssize_t rewrap(self, const char* msg, Py_ssize_t n, int64_t seq_num,
+                           nanos_t sending_time, bint resend, object deliver_to) except -1
 
     # Unchecked writers, inlined into the caller: it has reserved room for
     # everything it writes (at most FIELD_MAX bytes per field plus the values'

@@ -13,7 +13,7 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object s)
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy
+from libc.string cimport memchr, memcpy
 
 from fastcore._types cimport PX_DIGITS, QTY_DIGITS, price_t, qty_t, nanos_t
 from fastcore.codec.values cimport *
@@ -234,6 +234,67 @@ cdef class Encoder:
         cdef Py_ssize_t n = self.finish()
         return PyBytes_FromStringAndSize(self.buf + self.start, n)
 
+    cdef Py_ssize_t rewrap(self, const char* msg, Py_ssize_t n, int64_t seq_num,
+                           nanos_t sending_time, bint resend, object deliver_to) except -1:
+        """Write a message of another session (or an earlier one of this
+        session) again, under this session's header: MsgSeqNum ``seq_num``,
+        SendingTime ``sending_time``. ``resend``: PossDupFlag Y and the
+        original SendingTime as OrigSendingTime (a reply to a ResendRequest).
+        ``deliver_to``: DeliverToCompID (128), e.g. the session a drop copy's
+        report was for. Every other field is copied as it is; returns the
+        length, as ``finish``. ``msg`` is one whole, valid FIX message."""
+        cdef char msg_type[8]
+        cdef const char* p = msg
+        cdef const char* end = msg + n
+        cdef const char* eq
+        cdef const char* soh
+        cdef const char* orig = NULL
+        cdef Py_ssize_t orig_len = 0, k
+        cdef int tag
+        self.pos = HEADROOM
+        self.body = HEADROOM
+        msg_type[0] = 0
+        while p < end:                      # the header fields this writes itself
+            eq = <const char*>memchr(p, b'=', end - p)
+            soh = <const char*>memchr(eq, SOH, end - eq) if eq != NULL else NULL
+            if soh == NULL:
+                raise ValueError("not a whole FIX message")
+            tag = 0
+            while p < eq:
+                tag = tag * 10 + (p[0] - 48)
+                p += 1
+            k = soh - eq - 1
+            if tag == 35 and k < 8:
+                memcpy(msg_type, eq + 1, k)
+                msg_type[k] = 0
+            elif tag == 52:
+                orig, orig_len = eq + 1, k
+            p = soh + 1
+        if msg_type[0] == 0 or orig == NULL:
+            raise ValueError("no MsgType or SendingTime in the message")
+        self.begin(msg_type, seq_num, sending_time, resend)
+        if resend:
+            self.put_raw(122, orig, orig_len)
+        if deliver_to is not None:
+            self.put(128, deliver_to)
+        p = msg
+        while p < end:                      # then every other field, in order
+            eq = <const char*>memchr(p, b'=', end - p)
+            soh = <const char*>memchr(eq, SOH, end - eq)
+            tag = 0
+            k = 0
+            while p + k < eq:
+                tag = tag * 10 + (p[k] - 48)
+                k += 1
+            if not (tag == 8 or tag == 9 or tag == 10 or tag == 35 or tag == 49
+                    or tag == 56 or tag == 34 or tag == 52 or tag == 43 or tag == 97
+                    or tag == 122 or (tag == 128 and deliver_to is not None)):
+                self.reserve(soh + 1 - p)
+                memcpy(self.buf + self.pos, p, soh + 1 - p)
+                self.pos += soh + 1 - p
+            p = soh + 1
+        return self.finish()
+
     cdef void _put_extra(self, object extra) except *:
         if extra:
             for tag, value in extra:
@@ -251,6 +312,18 @@ cdef class Encoder:
         for tag, value in fields:
             self.put(tag, value)
         return self.finish_bytes()
+
+    def rewrap_bytes(self, data, int64_t seq_num, nanos_t sending_time, *,
+                     bint resend=False, deliver_to=None):
+        """``data`` (one whole FIX message) under this session's header:
+        see ``rewrap``. For a resend, PossDupFlag Y and OrigSendingTime."""
+        cdef const unsigned char[::1] view = data
+        cdef Py_ssize_t n
+        if view.shape[0] == 0:
+            raise ValueError("not a whole FIX message")
+        n = self.rewrap(<const char*>&view[0], view.shape[0], seq_num, sending_time,
+                        resend, deliver_to)
+        return PyBytes_FromStringAndSize(self.buf + self.start, n)
 
     def execution_report(self, ExecutionReport er not None, int64_t seq_num,
                          nanos_t sending_time):

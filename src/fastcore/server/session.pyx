@@ -1,0 +1,715 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The FIX 4.4 session layer of ``fastcore serve``.
+
+    acceptor = Acceptor(config, log=print)           # the engine and every configured session
+    class FixProtocol(Connection, asyncio.BufferedProtocol): pass
+    server = await loop.create_server(lambda: FixProtocol(acceptor), host, port)
+    acceptor.tick(time.time_ns())                    # once a second: heartbeats, timeouts
+
+A ``Connection`` is one TCP connection (the protocol's core): it reads into a
+buffer it owns, handles every complete message of a read in turn, and the
+acceptor writes what they caused once per read. Its first message must be a
+Logon naming a configured session (SenderCompID/TargetCompID, Password when
+the session has one); from then on it is that session's connection.
+
+The session rules are those of FIX 4.4 (Volume 2, Session Protocol):
+MsgSeqNum above the expected one queues the message and sends a
+ResendRequest, below it without PossDupFlag ends the session, a PossDup below
+it is ignored; ResendRequests are served from the store (application messages
+again with PossDupFlag and OrigSendingTime, administrative ones replaced by
+SequenceReset-GapFill); SequenceReset in both modes; Heartbeat, TestRequest
+and their timers; CompID, BeginString and SendingTime checks; a message the
+codec refuses gets a Reject (35=3) with SessionRejectReason, RefTagID,
+RefMsgType and Text, and still counts in the sequence.
+"""
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdint cimport int64_t
+from libc.string cimport memcmp, memmove
+
+from fastcore._types cimport nanos_t
+from fastcore.codec.encoder cimport Encoder
+from fastcore.codec.fix44 cimport fc_msgtypes
+from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_GARBLED, P_REJECT
+from fastcore.engine cimport Engine
+from fastcore.server.store cimport FileStore
+
+import os
+import time
+
+from fastcore import config as _config
+from fastcore.codec.parser import GARBLE_REASONS
+from fastcore.errors import InvalidMessage
+
+# SessionRejectReason (373) values of the session layer
+cdef enum:
+    SRR_REQUIRED_MISSING = 1
+    SRR_VALUE_INCORRECT = 5
+    SRR_COMPID = 9
+    SRR_SENDING_TIME = 10
+    SRR_OTHER = 99
+
+cdef enum:
+    READ_SIZE = 65536             # the receive buffer's first size
+    NS = 1000000000
+
+BEGIN_STRING = b"8=FIX.4.4\x01"
+
+
+cdef inline char msg_type(Message m) noexcept:
+    """MsgType's character for one-character types (every session message), else 0."""
+    if m.msgtype < 0 or fc_msgtypes[m.msgtype].mt[1] != 0:
+        return 0
+    return fc_msgtypes[m.msgtype].mt[0]
+
+
+cdef inline int64_t header_int(Message m, int tag) noexcept:
+    """A non-negative integer field, -1 when missing or not a number."""
+    cdef int i = m.find(tag)
+    cdef int64_t v = 0
+    cdef int k
+    cdef const char* p
+    if i < 0 or m.views[i].len == 0 or m.views[i].len > 18:
+        return -1
+    p = m.buf + m.views[i].off
+    for k in range(m.views[i].len):
+        if not b'0' <= p[k] <= b'9':
+            return -1
+        v = v * 10 + (p[k] - 48)
+    return v
+
+
+cdef inline bint header_is(Message m, int tag, bytes value) noexcept:
+    """The field ``tag`` is present and equal to ``value``."""
+    cdef int i = m.find(tag)
+    return (i >= 0 and m.views[i].len == PyBytes_GET_SIZE(value)
+            and memcmp(m.buf + m.views[i].off, PyBytes_AS_STRING(value), m.views[i].len) == 0)
+
+
+cdef inline char stored_type(bytes data) noexcept:
+    """The one-character MsgType of a message this layer wrote (35 follows
+    8 and 9), else 0."""
+    cdef const char* p = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), i = 10
+    while i + 4 < n and p[i] != 1:          # past 9=BodyLength
+        i += 1
+    if i + 5 < n and p[i + 1] == b'3' and p[i + 2] == b'5' and p[i + 3] == b'=' and p[i + 5] == 1:
+        return p[i + 4]
+    return 0
+
+
+cdef inline bint is_admin_type(char mt) noexcept:
+    return mt == b'0' or mt == b'1' or mt == b'2' or mt == b'3' or mt == b'4' or mt == b'5' \
+        or mt == b'A'
+
+
+def _describe(Message m) -> str:
+    """The codec's reason for refusing the message in ``m``."""
+    try:
+        m._raise()
+    except InvalidMessage as exc:
+        return exc.text
+    return "invalid message"
+
+
+cdef class Session:
+    """One configured FIX session: its identity, sequence numbers and store,
+    and its connection while logged on."""
+
+    def __init__(self, Acceptor acceptor, cfg, int user, firm_users, str store_dir):
+        self.acceptor = acceptor
+        self.config = cfg
+        self.sender = cfg.sender_comp_id.encode()
+        self.target = cfg.target_comp_id.encode()
+        self.name = f"{cfg.sender_comp_id}->{cfg.target_comp_id}"
+        self.kind = K_ORDER if cfg.kind == "order" else K_DROP_COPY
+        self.user = user
+        self.firm_users = firm_users
+        self.enc = Encoder(self.sender, self.target,
+                           precision=acceptor.config.engine.timestamp_precision)
+        self.store = FileStore(store_dir, f"{cfg.sender_comp_id}-{cfg.target_comp_id}")
+        self.own_last_out = self.store.next_out - 1
+        self.queue = {}
+        self.outbox = bytearray()
+
+    # ---- sending ------------------------------------------------------------------
+
+    cdef int64_t last_seq(self) noexcept:
+        """The MsgSeqNum of the last message sent."""
+        if self.kind == K_ORDER:
+            return self.acceptor.engine.out_seq[self.user]
+        return self.own_last_out
+
+    cdef int64_t next_seq(self) noexcept:
+        """Take the next outbound MsgSeqNum (one counter with the engine's
+        reports for this session's user)."""
+        if self.kind == K_ORDER:
+            self.acceptor.engine.out_seq[self.user] += 1
+            return self.acceptor.engine.out_seq[self.user]
+        self.own_last_out += 1
+        return self.own_last_out
+
+    cdef int put(self, bytes data) except -1:
+        """A new message, numbered with the store's next_out: stored, and
+        written at the end of the batch when connected."""
+        self.store.append(self.store.next_out, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        return self.send(data)
+
+    cdef int send(self, bytes data) except -1:
+        """Bytes for the connection only (resent messages, gap fills)."""
+        if self.conn is not None:
+            self.outbox += data
+        if not self.dirty:
+            self.acceptor.mark(self)
+        return 0
+
+    cdef int reject(self, Message m, int64_t seq, int reason, int ref_tag, str text,
+                    nanos_t now) except -1:
+        """Reject (35=3) of the message in ``m``."""
+        self.acceptor.log("reject", self.name, f"MsgSeqNum {seq}: {text}")
+        return self.put(self.enc.reject(
+            self.next_seq(), now, ref_seq_num=seq, reason=reason, ref_tag=ref_tag,
+            ref_msg_type=(fc_msgtypes[m.msgtype].mt if m.msgtype >= 0 else None), text=text))
+
+    cdef int logout(self, str text, nanos_t now, bint close) except -1:
+        """Logout (35=5); with ``close``, the connection closes once it is written."""
+        self.logout_sent = True
+        self.acceptor.log("logout", self.name, f"sent: {text}" if text else "sent")
+        self.put(self.enc.logout(self.next_seq(), now, text or None))
+        if close and self.conn is not None:
+            self.conn.closing = True
+        return 0
+
+    cdef int ask_resend(self, int64_t seq, nanos_t now) except -1:
+        """A message numbered ``seq`` arrived above next_in: ask for the gap
+        (once, up to infinity; the queue holds what arrives meanwhile)."""
+        if self.gap_asked:
+            return 0
+        self.gap_asked = self.store.next_in
+        self.acceptor.log("gap", self.name, f"expected MsgSeqNum {self.store.next_in}, "
+                          f"received {seq}: ResendRequest {self.store.next_in}-0")
+        return self.put(self.enc.resend_request(self.next_seq(), now, self.store.next_in, 0))
+
+    cdef int resend(self, int64_t begin, int64_t end, nanos_t now) except -1:
+        """Answer a ResendRequest: application messages again (PossDupFlag,
+        OrigSendingTime), runs of administrative or missing ones as one
+        SequenceReset-GapFill."""
+        cdef int64_t last = self.last_seq(), expected = begin, gap = 0, seq
+        cdef bytes data
+        if end == 0 or end > last:
+            end = last
+        if begin < 1 or begin > end:
+            self.acceptor.log("resend", self.name, f"{begin}-{end}: nothing to resend "
+                              f"(last sent {last})")
+            return 0
+        self.acceptor.log("resend", self.name, f"{begin}-{end}")
+        for seq, data in self.store.get(begin, end):
+            if seq > expected and not gap:
+                gap = expected
+            if is_admin_type(stored_type(data)):
+                if not gap:
+                    gap = seq
+            else:
+                if gap:
+                    self.send(self.enc.sequence_reset(gap, now, seq, gap_fill=True))
+                    gap = 0
+                self.send(self.enc.rewrap_bytes(data, seq, now, resend=True))
+            expected = seq + 1
+        if expected <= end and not gap:
+            gap = expected
+        if gap:
+            self.send(self.enc.sequence_reset(gap, now, end + 1, gap_fill=True))
+        return 0
+
+    # ---- the Python edge ------------------------------------------------------------
+
+    @property
+    def next_in(self):
+        """The next MsgSeqNum expected from the client."""
+        return self.store.next_in
+
+    @property
+    def next_out(self):
+        """The MsgSeqNum of the next message to the client."""
+        return self.last_seq() + 1
+
+    @property
+    def logged_on(self):
+        return self.conn is not None
+
+    def reset(self):
+        """Both sequence numbers back to 1; the stored messages dropped."""
+        self.store.reset()
+        if self.kind == K_ORDER:
+            self.acceptor.engine.out_seq[self.user] = 0
+        else:
+            self.own_last_out = 0
+        self.queue.clear()
+        self.gap_asked = 0
+
+    def __repr__(self):
+        return (f"<Session {self.name} in {self.store.next_in} out {self.last_seq() + 1}"
+                f"{' logged on' if self.conn is not None else ''}>")
+
+
+cdef class Connection:
+    """One TCP connection of the FIX port: the core of the asyncio protocol
+    (``class FixProtocol(Connection, asyncio.BufferedProtocol): pass``)."""
+
+    def __init__(self, Acceptor acceptor):
+        self.acceptor = acceptor
+        self.buf = bytearray(READ_SIZE)
+        self.max_size = acceptor.config.server.max_body_length + 64
+
+    # ---- asyncio.BufferedProtocol -------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.opened = time.time_ns()
+        self.acceptor.connections.add(self)
+        self.acceptor.log("connect", self.peer, "")
+
+    def get_buffer(self, Py_ssize_t hint):
+        cdef Py_ssize_t size = PyByteArray_GET_SIZE(self.buf)
+        if self.filled == size:                 # a message longer than the buffer
+            size = min(size * 2, max(self.max_size, size + READ_SIZE))
+            self.buf = self.buf + bytearray(size - PyByteArray_GET_SIZE(self.buf))
+        return memoryview(self.buf)[self.filled:]
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        cdef nanos_t now = time.time_ns()
+        cdef Message m = self.acceptor.engine.msg
+        cdef char* base = PyByteArray_AS_STRING(self.buf)
+        cdef Py_ssize_t pos = 0, used
+        cdef int rc
+        self.filled += nbytes
+        if self.session is not None:
+            self.session.last_in = now
+        while pos < self.filled and not self.closing:
+            m.owner = self.buf
+            rc = m.parse(base + pos, self.filled - pos, &used)
+            if rc == P_PARTIAL:
+                break
+            pos += used
+            if rc == P_GARBLED:
+                self.acceptor.counters["garbled"] += 1
+                self.acceptor.log("garbled", self.session.name if self.session else self.peer,
+                                  f"{used} bytes dropped: {GARBLE_REASONS.get(m.garble, '?')}")
+                continue
+            try:
+                self.handle(rc, now)
+            except Exception as exc:            # a bug: this message fails, the rest carry on
+                self.acceptor.counters["errors"] += 1
+                self.acceptor.log("error", self.session.name if self.session else self.peer,
+                                  f"{type(exc).__name__}: {exc}")
+        if pos:
+            self.filled -= pos
+            memmove(base, base + pos, self.filled)
+        if self.closing and self.session is None:
+            self.acceptor.closing(self)
+        self.acceptor.flush(now)
+
+    def eof_received(self):
+        return False                            # close the transport
+
+    def connection_lost(self, exc):
+        cdef Session s = self.session
+        self.acceptor.connections.discard(self)
+        if not self.acceptor.connections and self.acceptor.idle is not None:
+            self.acceptor.idle()
+        if s is None:
+            self.acceptor.log("disconnect", self.peer, "")
+            return
+        s.conn = None
+        self.session = None
+        del s.outbox[:]
+        self.acceptor.log("disconnect", s.name, str(exc) if exc else "")
+        if s.config.reset_on_disconnect:
+            s.reset()
+
+    def pause_writing(self):
+        """The transport's write buffer is above its high-water mark: read no
+        more from this client until it drains (backpressure)."""
+        self.paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self):
+        self.paused = False
+        self.transport.resume_reading()
+
+    # ---- messages ---------------------------------------------------------------
+
+    cdef int handle(self, int rc, nanos_t now) except -1:
+        if self.session is None:
+            return self.logon(rc, now)
+        return self.sequenced(rc, now)
+
+    cdef int refuse(self, str why, Session s, str text, nanos_t now) except -1:
+        """Refuse a Logon and close. For a configured session ``s``, a Logout
+        with ``text`` (numbered and stored as the session's); else nothing."""
+        cdef bytes data
+        self.acceptor.counters["refused_logons"] += 1
+        self.acceptor.log("refused", self.peer, why)
+        if s is not None:
+            data = s.enc.logout(s.next_seq(), now, text)
+            s.put(data)                             # stored; the session has no connection
+            self.transport.write(data)
+        self.closing = True
+        return 0
+
+    cdef int logon(self, int rc, nanos_t now) except -1:
+        """The first message: a Logon naming a configured session."""
+        cdef Message m = self.acceptor.engine.msg
+        cdef Acceptor a = self.acceptor
+        cdef Session s
+        cdef int64_t seq, hb
+        cdef bint reset
+        if rc != P_OK or msg_type(m) != b'A':
+            return self.refuse("the first message is not a valid Logon", None, None, now)
+        if memcmp(m.buf, PyBytes_AS_STRING(BEGIN_STRING), len(BEGIN_STRING)) != 0:
+            return self.refuse("BeginString is not FIX.4.4", None, None, now)
+        key = (m.get(56, b""), m.get(49, b""))
+        s = a.sessions.get(key)
+        if s is None:
+            return self.refuse(f"no session {key[0].decode('latin-1')}->"
+                               f"{key[1].decode('latin-1')} is configured", None, None, now)
+        if s.conn is not None:
+            return self.refuse(f"{s.name} is already logged on (from {s.conn.peer})",
+                               None, None, now)
+        if s.config.password and m.get_str(554, None) != s.config.password:
+            return self.refuse(f"{s.name}: wrong password", s, "logon refused", now)
+        hb = header_int(m, 108)
+        if hb < 0 or (s.config.heartbeat and hb != s.config.heartbeat):
+            return self.refuse(f"{s.name}: HeartBtInt {m.get_str(108, '')!r} refused", s,
+                               f"HeartBtInt must be {s.config.heartbeat or 'a whole number'}",
+                               now)
+        seq = header_int(m, 34)
+        reset = m.get_bool(141, False)
+        if reset and seq != 1:
+            return self.refuse(f"{s.name}: ResetSeqNumFlag with MsgSeqNum {seq}", s,
+                               "ResetSeqNumFlag needs MsgSeqNum 1", now)
+        if reset or s.config.reset_on_logon:
+            s.reset()
+        if seq < s.store.next_in:
+            why = f"MsgSeqNum too low, expecting {s.store.next_in} but received {seq}"
+            return self.refuse(f"{s.name}: {why}", s, why, now)
+        if a.tolerance and abs(m.get_time(52) - now) > a.tolerance:
+            return self.refuse(f"{s.name}: SendingTime accuracy problem", s,
+                               "SendingTime accuracy problem", now)
+        # accepted: the connection becomes the session's
+        self.session = s
+        s.conn = self
+        s.heartbeat = <int>hb
+        s.last_in = s.last_out = now
+        s.test_sent = 0
+        s.logout_sent = False
+        s.queue.clear()
+        s.gap_asked = 0
+        a.log("logon", s.name, f"from {self.peer}, HeartBtInt {hb}"
+              f"{', sequence reset' if reset else ''}; next in {s.store.next_in}, "
+              f"out {s.last_seq() + 1}")
+        s.put(s.enc.logon(s.next_seq(), now, heart_bt_int=hb, reset_seq_num=reset))
+        if seq == s.store.next_in:
+            s.store.set_next_in(seq + 1)
+        else:
+            s.ask_resend(seq, now)
+        return 0
+
+    cdef int sequenced(self, int rc, nanos_t now) except -1:
+        """A message of a logged-on session: header checks, then sequencing."""
+        cdef Message m = self.acceptor.engine.msg
+        cdef Acceptor a = self.acceptor
+        cdef Session s = self.session
+        cdef int64_t seq = header_int(m, 34), expected = s.store.next_in, new_seq
+        cdef char mt = msg_type(m) if rc == P_OK else 0
+        cdef bint poss_dup = m.find(43) >= 0 and header_is(m, 43, b"Y")
+        cdef bint gap_fill
+        if seq < 0:
+            return s.logout("MsgSeqNum (34) missing or not a number", now, True)
+        if memcmp(m.buf, PyBytes_AS_STRING(BEGIN_STRING), len(BEGIN_STRING)) != 0:
+            return s.logout("BeginString must be FIX.4.4", now, True)
+        if not (header_is(m, 49, s.target) and header_is(m, 56, s.sender)):
+            if seq == expected:
+                s.store.set_next_in(seq + 1)
+            s.reject(m, seq, SRR_COMPID, 49 if not header_is(m, 49, s.target) else 56,
+                     "CompID problem", now)
+            return s.logout("CompID problem", now, True)
+        gap_fill = mt == b'4' and header_is(m, 123, b"Y")
+        if mt == b'4' and not gap_fill:             # SequenceReset-Reset: MsgSeqNum ignored
+            new_seq = header_int(m, 36)
+            if new_seq < expected:
+                return s.reject(m, seq, SRR_VALUE_INCORRECT, 36,
+                                f"NewSeqNo {new_seq} below the expected {expected}", now)
+            a.log("sequence", s.name, f"reset: next in {new_seq}")
+            s.store.set_next_in(new_seq)
+            s.queue.clear()
+            s.gap_asked = 0
+            return 0
+        if seq > expected:
+            if mt == b'5':                          # a Logout in a gap: end now
+                a.log("logout", s.name, f"received (MsgSeqNum {seq}, expected {expected})")
+                if not s.logout_sent:
+                    return s.logout(None, now, True)
+                self.closing = True
+                return 0
+            if mt == b'2':                          # serve it first, then ask for ours
+                s.resend(header_int(m, 7), header_int(m, 16), now)
+            else:
+                s.queue[seq] = m.buf[:m.size]
+            return s.ask_resend(seq, now)
+        if seq < expected:
+            if poss_dup:
+                return 0                            # a duplicate we already have
+            return s.logout(f"MsgSeqNum too low, expecting {expected} but received {seq}",
+                            now, True)
+        # seq == expected
+        s.store.set_next_in(seq + 1)
+        if rc == P_REJECT:
+            s.reject(m, seq, m.reason, m.ref_tag, _describe(m), now)
+        elif poss_dup and mt != b'4' and m.find(122) < 0:
+            s.reject(m, seq, SRR_REQUIRED_MISSING, 122, "PossDupFlag without OrigSendingTime",
+                     now)
+        elif a.tolerance and not poss_dup and abs(m.get_time(52) - now) > a.tolerance:
+            s.reject(m, seq, SRR_SENDING_TIME, 52, "SendingTime accuracy problem", now)
+            s.logout("SendingTime accuracy problem", now, True)
+        elif is_admin_type(mt):
+            self.admin(s, mt, now)
+        elif s.kind == K_ORDER:
+            a.engine.process(s.user, now)
+            a.deliver(a.engine.take(), now)
+        else:
+            s.put(s.enc.business_message_reject(
+                s.next_seq(), now, ref_seq_num=seq, ref_msg_type=fc_msgtypes[m.msgtype].mt,
+                reason=3, text="a drop copy session takes no application messages"))
+        if s.queue:
+            self.drain(s, now)
+        return 0
+
+    cdef int admin(self, Session s, char mt, nanos_t now) except -1:
+        """A session message, in sequence."""
+        cdef Message m = self.acceptor.engine.msg
+        cdef Acceptor a = self.acceptor
+        cdef int64_t new_seq
+        if mt == b'0':                              # Heartbeat: answers our TestRequest?
+            if s.test_sent and m.find(112) >= 0:
+                s.test_sent = 0
+        elif mt == b'1':                            # TestRequest
+            s.put(s.enc.heartbeat(s.next_seq(), now, m.get(112)))
+        elif mt == b'2':                            # ResendRequest
+            s.resend(header_int(m, 7), header_int(m, 16), now)
+        elif mt == b'3':
+            a.log("rejected", s.name, f"our MsgSeqNum {m.get_str(45, '?')}: "
+                  f"{m.get_str(58, '')} (reason {m.get_str(373, '?')}, tag {m.get_str(371, '-')})")
+        elif mt == b'4':                            # SequenceReset-GapFill
+            new_seq = header_int(m, 36)
+            if new_seq <= s.store.next_in - 1:
+                return s.reject(m, s.store.next_in - 1, SRR_VALUE_INCORRECT, 36,
+                                f"NewSeqNo {new_seq} does not move the sequence forward", now)
+            s.store.set_next_in(new_seq)
+        elif mt == b'5':                            # Logout
+            a.log("logout", s.name, "received" + (f": {m.get_str(58)}" if m.find(58) >= 0 else ""))
+            if not s.logout_sent:
+                s.logout(None, now, True)
+            else:
+                self.closing = True
+            if s.config.reset_on_logout:
+                a.flush(now)
+                s.reset()
+        elif mt == b'A':
+            s.reject(m, s.store.next_in - 1, SRR_OTHER, 0, "already logged on", now)
+        return 0
+
+    cdef int drain(self, Session s, nanos_t now) except -1:
+        """Handle the queued messages that are now in sequence."""
+        cdef Message m = self.acceptor.engine.msg
+        cdef Py_ssize_t used
+        cdef int rc
+        cdef bytes data
+        while not self.closing and self.session is s:
+            for seq in [q for q in s.queue if q < s.store.next_in]:
+                del s.queue[seq]                    # filled by a GapFill or a reset
+            data = s.queue.pop(s.store.next_in, None)
+            if data is None:
+                break
+            m.owner = data
+            rc = m.parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), &used)
+            self.sequenced(rc, now)
+        if not s.queue:
+            s.gap_asked = 0
+        return 0
+
+    # ---- the Python edge --------------------------------------------------------------
+
+    def close(self):
+        """Close once what is pending is written."""
+        self.closing = True
+        self.acceptor.closing(self)
+
+
+cdef class Acceptor:
+    """The engine and every configured session; routes what the engine sends.
+
+    ``log(event, who, text)`` is called for each session event (logon,
+    logout, gap, resend, reject, refused, disconnect, ...).
+    """
+
+    def __init__(self, config=None, Engine engine=None, log=None):
+        cdef int i
+        self.config = _config.load(config)
+        self.engine = engine if engine is not None else Engine(self.config)
+        srv = self.config.server
+        self.tolerance = srv.sending_time_tolerance * <nanos_t>NS
+        self.logon_timeout = srv.logon_timeout * <nanos_t>NS
+        self.default_heartbeat = srv.heartbeat
+        self.log = log if log is not None else (lambda event, who, text: None)
+        self.counters = {"refused_logons": 0, "garbled": 0, "errors": 0}
+        self.sessions = {}
+        self.users = {}
+        self.drop_copies = []
+        self.dirty = []
+        self.connections = set()
+        self.closing_list = []
+        self.watchers = []
+        index = self.engine.session_index
+        firms = {}
+        for u in self.config.users:
+            firms.setdefault(u.firm, set()).add(index[u.name])
+        for cfg in self.config.sessions:
+            store_dir = cfg.store or srv.store
+            if cfg.kind == "order":
+                s = Session(self, cfg, index[cfg.user], None, store_dir)
+                self.users[cfg.user] = s
+            else:
+                copied = frozenset().union(*(firms[f] for f in cfg.firms)) if cfg.firms \
+                    else frozenset(index.values())
+                s = Session(self, cfg, -1, copied, store_dir)
+                self.drop_copies.append(s)
+            self.sessions[(s.sender, s.target)] = s
+        self.set_engine(self.engine)
+
+    def set_engine(self, Engine engine):
+        """Work with ``engine`` from now on (an operator's reset): each
+        session's outbound sequence carries on where its store is."""
+        cdef Session s
+        if set(engine.sessions) != set(self.users):
+            raise ValueError("the new engine's users differ from the sessions'")
+        self.engine = engine
+        engine.msg.max_body_length = self.config.server.max_body_length
+        for s in self.users.values():
+            s.user = engine.session_index[s.config.user]
+            engine.out_seq[s.user] = s.store.next_out - 1
+
+    cdef int mark(self, Session s) except -1:
+        s.dirty = True
+        self.dirty.append(s)
+        return 0
+
+    cdef int deliver(self, list out, nanos_t now) except -1:
+        """Route the engine's messages: each to its user's session, each
+        ExecutionReport also to the drop copies of the user's firm."""
+        cdef Session s, dc
+        cdef bytes data
+        for name, data in out:
+            s = <Session>self.users[name]
+            s.put(data)
+            if self.drop_copies and stored_type(data) == b'8':
+                for dc in self.drop_copies:
+                    if s.user in dc.firm_users:
+                        dc.put(dc.enc.rewrap_bytes(data, dc.next_seq(), now,
+                                                   deliver_to=s.target))
+        for watcher in self.watchers:
+            watcher(out)
+        return 0
+
+    # ---- the Python edge --------------------------------------------------------------
+
+    def session(self, target_comp_id, sender_comp_id=None):
+        """The Session with the client ``target_comp_id``."""
+        sender = (sender_comp_id or self.config.engine.comp_id).encode()
+        return self.sessions[(sender, target_comp_id.encode())]
+
+    def user_session(self, str user):
+        return self.users[user]
+
+    def send(self, list out, nanos_t now):
+        """Deliver messages the engine returned to a Python call (an
+        operator's command, an embedded client's order) and write them."""
+        self.deliver(out, now)
+        self.flush(now)
+
+    def closing(self, Connection conn):
+        if conn not in self.closing_list:
+            self.closing_list.append(conn)
+
+    def flush(self, nanos_t now):
+        """Write each touched session's outbox (one write) and flush its
+        store; close the connections that are done."""
+        cdef Session s
+        cdef Connection c
+        for s in self.dirty:
+            s.dirty = False
+            s.store.flush()
+            if s.kind == K_ORDER and s.store.next_out != self.engine.out_seq[s.user] + 1:
+                raise RuntimeError(f"{s.name}: the store is at {s.store.next_out}, the engine "
+                                   f"at {self.engine.out_seq[s.user] + 1}")
+            if s.conn is not None and len(s.outbox):
+                s.conn.transport.write(bytes(s.outbox))
+                s.last_out = now
+                if s.conn.closing:
+                    self.closing(s.conn)
+            del s.outbox[:]
+        self.dirty.clear()
+        for c in self.closing_list:
+            c.transport.close()
+        self.closing_list.clear()
+
+    def tick(self, nanos_t now):
+        """The timers, once a second: a Heartbeat after HeartBtInt of
+        silence from us, a TestRequest after HeartBtInt (and a fifth) of
+        silence from the client, the connection closed when that gets no
+        answer within HeartBtInt; a connection that sends no Logon within
+        logon_timeout is closed."""
+        cdef Session s
+        cdef Connection c
+        cdef nanos_t hb
+        for c in list(self.connections):
+            if c.session is None and not c.closing and now - c.opened > self.logon_timeout:
+                c.refuse("no Logon within the logon timeout", None, None, now)
+                self.closing(c)
+        for s in self.sessions.values():
+            if s.conn is None or s.heartbeat <= 0 or s.conn.closing:
+                continue
+            hb = s.heartbeat * <nanos_t>NS
+            if s.test_sent and now - s.test_sent > hb:
+                self.log("timeout", s.name, "no answer to our TestRequest: disconnecting")
+                s.conn.closing = True
+                self.closing(s.conn)
+                continue
+            if s.logout_sent and now - s.last_out > hb:
+                self.closing(s.conn)
+                continue
+            if not s.test_sent and now - s.last_in > hb + hb // 5:
+                s.test_count += 1
+                s.test_sent = now
+                s.put(s.enc.test_request(s.next_seq(), now, f"TEST{s.test_count}"))
+            elif now - s.last_out >= hb:
+                s.put(s.enc.heartbeat(s.next_seq(), now))
+        self.flush(now)
+
+    def shutdown(self, nanos_t now, text="server shutting down"):
+        """Logout to every session; the caller waits for the connections to
+        close (each closes when its client answers), then calls ``close``."""
+        cdef Session s
+        for s in self.sessions.values():
+            if s.conn is not None and not s.logout_sent:
+                s.logout(text, now, False)
+        self.flush(now)
+
+    def close(self):
+        """Flush and close every store."""
+        cdef Session s
+        for s in self.sessions.values():
+            s.store.close()
