@@ -12,3 +12,19 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("fastcore")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def server(request, tmp_path):
+    """The default configuration served on free ports of 127.0.0.1, under
+    asyncio and under uvloop; stores in tmp_path. Extra configuration:
+    ``@pytest.mark.server_config({...})``."""
+    from serverkit import RunningServer, server_config
+    marker = request.node.get_closest_marker("server_config")
+    running = RunningServer(server_config(str(tmp_path / "store"), **(marker.args[0] if marker else {})),
+                            request.param)
+    yield running
+    running.stop()

@@ -1,13 +1,15 @@
 """The ``fastcore`` command.
 
+    fastcore serve              the FIX 4.4 server (and the msgspec port)
+    fastcore scenario PATH...   play scenario files against an embedded engine, or a server
     fastcore decode FILE...     pretty-print the FIX messages in files ('-' for stdin)
-    fastcore scenario PATH...   play scenario files against an embedded engine
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from fastcore import __version__
@@ -84,15 +86,54 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 1 if failures and args.strict else 0
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fastcore.config import load
+    from fastcore.errors import ConfigError
+    from fastcore.server import run
+    over = {}
+    if args.settings:
+        over["settings"] = os.path.abspath(args.settings)
+    for key in ("fix_port", "msgspec_port", "host", "store"):
+        if getattr(args, key) is not None:
+            over[key] = getattr(args, key)
+    try:
+        config = load(args.config)
+        if over:
+            import msgspec
+            from fastcore.config import merge
+            config = load(merge(msgspec.to_builtins(config), {"server": over}))
+    except ConfigError as exc:
+        print(f"fastcore serve: configuration refused: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run(config)
+    except OSError as exc:
+        print(f"fastcore serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     from fastcore.scenario import run_file, scenario_files
     files = scenario_files(args.paths)
     if not files:
         print("no scenario files found", file=sys.stderr)
         return 2
+    server = {}
+    if args.server:
+        from fastcore.config import load
+        operator = args.operator or (args.server[0], load(args.config).server.msgspec_port)
+        server = {"server": args.server, "operator": operator, "local": args.config}
     passed = failed = 0
     for path in files:
-        result = run_file(path)
+        result = run_file(path, **server)
         print(result.line(), flush=True)
         passed += result.passed
         failed += not result.passed
@@ -113,13 +154,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any message is invalid, garbled or incomplete")
     p.set_defaults(func=cmd_decode)
-    p = sub.add_parser("scenario", help="play scenario files against an embedded engine",
+    p = sub.add_parser("scenario", help="play scenario files against an engine or a server",
                        description="Play scenario files (JSON, see scenario-format.md) "
-                       "against an embedded engine: one line per file, PASS or FAIL with "
-                       "the failing step, then a count. Exit status 0 only when all pass.")
+                       "against an embedded engine, or over a running server's FIX sessions "
+                       "with --server: one line per file, PASS or FAIL with the failing "
+                       "step, then a count. Exit status 0 only when all pass.")
     p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR",
                    help="a scenario file, or a directory: every *.json under it")
+    p.add_argument("--server", type=_address, metavar="HOST:PORT",
+                   help="play over the FIX server there (each user logs on to its session; "
+                   "an operator on the msgspec port runs the sell-side commands)")
+    p.add_argument("--operator", type=_address, metavar="HOST:PORT",
+                   help="the server's msgspec port (default: the server's host, the "
+                   "configuration's msgspec_port)")
+    p.add_argument("--config", metavar="FILE",
+                   help="the server's configuration, for its sessions' CompIDs and "
+                   "passwords and its operator (default: the embedded default)")
     p.set_defaults(func=cmd_scenario)
+    p = sub.add_parser("serve", help="run the FIX 4.4 server",
+                       description="Run the FIX 4.4 acceptor and the msgspec port over one "
+                       "engine until SIGINT or SIGTERM (then Logout to every session and "
+                       "the stores flushed). Each session event is logged on stderr.")
+    p.add_argument("--config", metavar="FILE",
+                   help="a TOML configuration merged over the embedded default")
+    p.add_argument("--settings", metavar="FILE",
+                   help="a QuickFIX-style session settings file ([DEFAULT]/[SESSION])")
+    p.add_argument("--host", help="the address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", dest="fix_port", type=int, metavar="PORT",
+                   help="the FIX port (default 9878)")
+    p.add_argument("--msgspec-port", dest="msgspec_port", type=int, metavar="PORT",
+                   help="the msgspec port (default 9879)")
+    p.add_argument("--store", metavar="DIR",
+                   help="the directory of the session stores (default ./fastcore-store)")
+    p.set_defaults(func=cmd_serve)
     args = ap.parse_args(argv)
     try:
         return args.func(args)

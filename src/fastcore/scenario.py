@@ -17,6 +17,7 @@ import dataclasses
 import decimal
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -69,19 +70,25 @@ def _show(fields: dict[str, str]) -> str:
     return " ".join(f"{tag}={value}" for tag, value in fields.items())
 
 
+def scenario_config(scenario: dict[str, Any], base: Path) -> Path | dict[str, Any] | None:
+    """The scenario's ``config``: None (the default), a file (relative to
+    the scenario's directory first) or a table."""
+    config = scenario.get("config", "default")
+    if config == "default":
+        return None
+    if isinstance(config, str):
+        path = Path(config)
+        return path if path.is_absolute() or not (base / path).exists() else base / path
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be \"default\", a path or an object, not {config!r}")
+    return config
+
+
 class Player:
     """Plays one scenario against an embedded engine."""
 
     def __init__(self, scenario: dict[str, Any], base: Path) -> None:
-        config = scenario.get("config", "default")
-        if config == "default":
-            config = None
-        elif isinstance(config, str):          # relative to the scenario file first
-            path = Path(config)
-            config = path if path.is_absolute() or not (base / path).exists() else base / path
-        elif not isinstance(config, dict):
-            raise ValueError(f"config must be \"default\", a path or an object, not {config!r}")
-        self.engine = Engine(config)
+        self.engine = Engine(scenario_config(scenario, base))
         self.default_client = self.engine.sessions[0]
         self.last_client = self.default_client
         self.comp_id = self.engine.config.engine.comp_id
@@ -122,12 +129,15 @@ class Player:
         fields = self._fields(step, "send")
         if "35" not in fields:
             raise StepFailed("send has no MsgType (35)")
-        self.seq[user] += 1
         body = [(int(tag), value) for tag, value in fields.items()
                 if tag not in HEADER_TAGS and tag != "35"]
         body.sort(key=lambda field: field[0] not in OPTIONAL_HEADER)   # stable
-        data = Encoder(user, self.comp_id).encode(fields["35"], body, self.seq[user], self.now)
         self.last_client = user
+        self._send(user, fields["35"], body)
+
+    def _send(self, user: str, msg_type: str, body: list[tuple[int, str]]) -> None:
+        self.seq[user] += 1
+        data = Encoder(user, self.comp_id).encode(msg_type, body, self.seq[user], self.now)
         self._deliver(self.engine.submit(data, user, self.now))
 
     def act(self, step: dict[str, Any]) -> None:
@@ -136,7 +146,10 @@ class Player:
         args = {k: v for k, v in step.items() if k not in ("act", "as")}
         if "as" in step:
             args["session"] = step["as"]
-        self._deliver(self.engine.act(step["act"], now=self.now, **args))
+        self._act(step["act"], args)
+
+    def _act(self, command: str, args: dict[str, Any]) -> None:
+        self._deliver(self.engine.act(command, now=self.now, **args))
 
     def expect(self, step: dict[str, Any]) -> None:
         expected = self._fields(step, "expect")
@@ -187,13 +200,97 @@ class Player:
                     raise StepFailed("a step needs send, act, expect or expect_none")
             except StepFailed as exc:
                 return n, str(exc)
-            except FastcoreError as exc:
+            except FastcoreError as exc:       # a server's client errors too
                 return n, str(exc)
         return 0, ""
 
 
-def run_file(path: str | os.PathLike) -> Result:
-    """Play one scenario file."""
+    def close(self) -> None:
+        pass
+
+
+# What a client's session layer handles itself: not part of a scenario's conversation.
+SESSION_ONLY = frozenset(("0", "1", "2", "4", "5", "A"))
+
+
+class ServerPlayer(Player):
+    """Plays one scenario over a running server: each user's FIX session
+    sends and receives, an operator (on the msgspec port) runs the ``act``
+    commands and first loads a fresh engine with the scenario's
+    configuration. ``local`` is the server's configuration as the player
+    knows it (sessions, passwords, the operator); the server merges the
+    scenario's over its own."""
+
+    def __init__(self, scenario: dict[str, Any], base: Path, server: tuple[str, int],
+                 operator: tuple[str, int], local: str | os.PathLike | None = None) -> None:
+        from fastcore.config import load, merge, order_sessions
+        from fastcore.server.client import FixClient, MsgClient
+        config = scenario_config(scenario, base)
+        if isinstance(config, Path):
+            with open(config, "rb") as fh:
+                config = tomllib.load(fh)
+        table = config or {}
+        local_table = {}
+        if local is not None:
+            with open(local, "rb") as fh:
+                local_table = tomllib.load(fh)
+        known = load(merge(local_table, table))
+        op = next((o for o in known.operators if o.may_reset), None)
+        if op is None:
+            raise ValueError("the configuration has no operator that may reset the engine")
+        self.clients: dict[str, Any] = {}
+        self.ops = MsgClient(*operator, op.name, op.password, role="operator")
+        try:
+            self.ops.reset(table)
+            for user, s in order_sessions(known).items():
+                self.clients[user] = FixClient(*server, s.target_comp_id, s.sender_comp_id,
+                                               password=s.password or None)
+        except Exception:
+            self.close()
+            raise
+        users = [u.name for u in known.users]
+        self.now = START_NS                         # unused: the server keeps its own time
+        self.default_client = self.last_client = users[0]
+        self.queues = {name: collections.deque() for name in users}
+
+    def _collect(self, first: str | None) -> None:
+        """Wait until everything the last step caused has arrived: the
+        sender's session first (its request was handled before its
+        TestRequest), then every other (their messages were written before
+        the server read theirs)."""
+        if first is not None:
+            self.clients[first].sync()
+        for user, client in self.clients.items():
+            if user != first:
+                client.sync()
+            for msg in client.take(admin=True):
+                if msg.msg_type not in SESSION_ONLY:
+                    self.queues[user].append(
+                        {str(tag): value.decode("latin-1") for tag, value in msg.to_dict().items()})
+
+    def _send(self, user: str, msg_type: str, body: list[tuple[int, str]]) -> None:
+        self.clients[user].send(msg_type, body)
+        self._collect(user)
+
+    def _act(self, command: str, args: dict[str, Any]) -> None:
+        from fastcore.server.client import ClientError
+        try:
+            self.ops.act(command, **args)
+        except ClientError as exc:
+            raise StepFailed(str(exc)) from None
+        self._collect(None)
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.logout()
+        self.ops.logout()
+
+
+def run_file(path: str | os.PathLike, server: tuple[str, int] | None = None,
+             operator: tuple[str, int] | None = None,
+             local: str | os.PathLike | None = None) -> Result:
+    """Play one scenario file against an embedded engine, or over the FIX
+    server at ``server`` (host, port) with its operator port at ``operator``."""
     path = Path(path)
     ref = path.stem
     try:
@@ -201,10 +298,16 @@ def run_file(path: str | os.PathLike) -> Result:
         if not isinstance(scenario, dict) or not isinstance(scenario.get("steps"), list):
             raise ValueError("a scenario is an object with a list of steps")
         ref = str(scenario.get("ref", ref))
-        player = Player(scenario, path.parent)
+        if server is None:
+            player = Player(scenario, path.parent)
+        else:
+            player = ServerPlayer(scenario, path.parent, server, operator or server, local)
     except (OSError, ValueError, FastcoreError) as exc:
         return Result(str(path), ref, False, 0, f"not a playable scenario: {exc}")
-    step, why = player.play(scenario["steps"])
+    try:
+        step, why = player.play(scenario["steps"])
+    finally:
+        player.close()
     return Result(str(path), ref, step == 0, step, why)
 
 
@@ -216,5 +319,6 @@ def scenario_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def run_paths(paths: Iterable[str | os.PathLike]) -> list[Result]:
-    return [run_file(f) for f in scenario_files(paths)]
+def run_paths(paths: Iterable[str | os.PathLike], **server: Any) -> list[Result]:
+    """Play every scenario file of ``paths`` (``run_file``'s server arguments apply)."""
+    return [run_file(f, **server) for f in scenario_files(paths)]

@@ -27,7 +27,8 @@ class FixProtocol(Connection, asyncio.BufferedProtocol):
 
 
 def _log_line(event: str, who: str, text: str) -> None:
-    log.info("%-10s %s%s", event, who, f": {text}" if text else "")
+    """One readable line per event: "logon      FASTCORE->PM1: from 127.0.0.1:50212, ..."."""
+    log.info("%-10s %s", event, f"{who}: {text}" if who and text else who or text)
 
 
 class Server:
@@ -90,7 +91,7 @@ class Server:
                 for conn in list(self.acceptor.connections):
                     conn.transport.abort()
         self.acceptor.close()
-        self.acceptor.log("stopped", "", "stores flushed")
+        self.acceptor.log("stopped", "", "every session's store flushed")
         self.stopped.set()
 
     async def serve(self) -> None:

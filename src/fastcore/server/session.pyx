@@ -651,7 +651,7 @@ cdef class Acceptor:
         cdef Connection c
         for s in self.dirty:
             s.dirty = False
-            s.store.flush()
+            s.store.save(False)
             if s.kind == K_ORDER and s.store.next_out != self.engine.out_seq[s.user] + 1:
                 raise RuntimeError(f"{s.name}: the store is at {s.store.next_out}, the engine "
                                    f"at {self.engine.out_seq[s.user] + 1}")
