@@ -54,7 +54,21 @@ class MsgPort:
     def __init__(self, server) -> None:
         self.server = server
         self.traders: dict[str, list[MsgProtocol]] = {}
-        server.acceptor.watchers.append(self.watch)
+
+    def add(self, user: str, conn: MsgProtocol) -> None:
+        """A trader logged on: the acceptor shows this port what it delivers."""
+        if not self.traders:
+            self.server.acceptor.watchers.append(self.watch)
+        self.traders.setdefault(user, []).append(conn)
+
+    def remove(self, user: str, conn: MsgProtocol) -> None:
+        conns = self.traders.get(user, [])
+        if conn in conns:
+            conns.remove(conn)
+            if not conns:
+                del self.traders[user]
+            if not self.traders:
+                self.server.acceptor.watchers.remove(self.watch)
 
     def watch(self, out: list[tuple[str, bytes]]) -> None:
         """Every message the engine sent: a Report to each trader of its user."""
@@ -124,8 +138,8 @@ class MsgProtocol(asyncio.BufferedProtocol):
             self.flush()
 
     def connection_lost(self, exc) -> None:
-        if self.user is not None and self in self.port.traders.get(self.user, ()):
-            self.port.traders[self.user].remove(self)
+        if self.user is not None:
+            self.port.remove(self.user, self)
         self.log("disconnect", str(exc) if exc else "")
 
     # ---- frames -----------------------------------------------------------------
@@ -185,7 +199,7 @@ class MsgProtocol(asyncio.BufferedProtocol):
             if msg.user not in sessions or sessions[msg.user].password != msg.password:
                 self.log("refused", f"trader {msg.user!r}: unknown or wrong password")
                 return self.fail("logon refused")
-            self.port.traders.setdefault(msg.user, []).append(self)
+            self.port.add(msg.user, self)
         else:
             return self.fail(f"role {msg.role!r} is not trader or operator")
         self.user = msg.user
