@@ -96,7 +96,11 @@ class FixClient:
         self.received: list[Message] = []   # every message, in order, until taken
         self.ids = itertools.count(1)
         if logon:
-            self.logon(password=password, heartbeat=heartbeat, reset=reset)
+            try:
+                self.logon(password=password, heartbeat=heartbeat, reset=reset)
+            except ClientError:
+                self.close()
+                raise
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -205,8 +209,10 @@ class MsgClient:
         try:
             answer = self.read()
         except ConnectionClosed:
+            self.close()
             raise LogonRefused("") from None
         if isinstance(answer, Refused):
+            self.close()
             raise LogonRefused(answer.text)
 
     def write(self, msg: msgspec.Struct) -> None:

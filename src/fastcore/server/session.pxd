@@ -46,13 +46,15 @@ cdef class Session:
     cdef int64_t own_last_out             # a drop copy's last MsgSeqNum sent (order sessions
                                           # share the engine's counter for their user)
     cdef dict queue                       # messages above next_in, by MsgSeqNum, until the gap fills
+                                          # (b"": a Logon or ResendRequest already handled)
     cdef int64_t gap_asked                # the BeginSeqNo of our outstanding ResendRequest; 0 none
 
     # ---- the connection, while logged on
     cdef readonly Connection conn
     cdef readonly int heartbeat           # HeartBtInt, seconds
     cdef nanos_t last_in, last_out        # for the heartbeat and test request timers
-    cdef nanos_t test_sent                # when our TestRequest went out; 0 none pending
+    cdef nanos_t test_sent                # when our TestRequest went out; 0: none, or answered
+                                          # (anything the client sends answers it)
     cdef int test_count
     cdef bint logout_sent
     cdef bytearray outbox
@@ -63,6 +65,7 @@ cdef class Session:
     cdef int put(self, bytes data) except -1
     cdef int send(self, bytes data) except -1
     cdef int resend(self, int64_t begin, int64_t end, nanos_t now) except -1
+    cdef bytes gap_fill(self, int64_t seq, int64_t new_seq, nanos_t now)
     cdef int ask_resend(self, int64_t seq, nanos_t now) except -1
     cdef int reject(self, Message m, int64_t seq, int reason, int ref_tag, str text,
                     nanos_t now) except -1
@@ -81,6 +84,7 @@ cdef class Connection:
     cdef readonly str peer
     cdef nanos_t opened                   # for the logon timeout
     cdef bint closing                     # close once the outbox is written
+    cdef bint draining                    # in drain (handling the queued messages)
     cdef readonly bint paused             # reading paused: the transport's write buffer is full
 
     cdef int handle(self, int rc, nanos_t now) except -1

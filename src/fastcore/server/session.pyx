@@ -53,6 +53,7 @@ cdef enum:
 cdef enum:
     READ_SIZE = 65536             # the receive buffer's first size
     NS = 1000000000
+    MAX_QUEUED = 100000           # messages held in a sequence gap before the session ends
 
 BEGIN_STRING = b"8=FIX.4.4\x01"
 
@@ -212,15 +213,21 @@ cdef class Session:
                     gap = seq
             else:
                 if gap:
-                    self.send(self.enc.sequence_reset(gap, now, seq, gap_fill=True))
+                    self.send(self.gap_fill(gap, seq, now))
                     gap = 0
                 self.send(self.enc.rewrap_bytes(data, seq, now, resend=True))
             expected = seq + 1
         if expected <= end and not gap:
             gap = expected
         if gap:
-            self.send(self.enc.sequence_reset(gap, now, end + 1, gap_fill=True))
+            self.send(self.gap_fill(gap, end + 1, now))
         return 0
+
+    cdef bytes gap_fill(self, int64_t seq, int64_t new_seq, nanos_t now):
+        """SequenceReset-GapFill numbered ``seq``: PossDupFlag, and the
+        OrigSendingTime a resent message carries."""
+        return self.enc.encode(b"4", ((123, b"Y"), (36, new_seq)), seq, now, poss_dup=True,
+                               orig_sending_time=now)
 
     # ---- the Python edge ------------------------------------------------------------
 
@@ -286,8 +293,9 @@ cdef class Connection:
         cdef Py_ssize_t pos = 0, used
         cdef int rc
         self.filled += nbytes
-        if self.session is not None:
+        if self.session is not None:          # the client is alive: no TestRequest pending
             self.session.last_in = now
+            self.session.test_sent = 0
         while pos < self.filled and not self.closing:
             m.owner = self.buf
             rc = m.parse(base + pos, self.filled - pos, &used)
@@ -308,7 +316,7 @@ cdef class Connection:
         if pos:
             self.filled -= pos
             memmove(base, base + pos, self.filled)
-        if self.closing and self.session is None:
+        if self.closing:                        # closed once the outboxes are written
             self.acceptor.closing(self)
         self.acceptor.flush(now)
 
@@ -391,14 +399,14 @@ cdef class Connection:
         if reset and seq != 1:
             return self.refuse(f"{s.name}: ResetSeqNumFlag with MsgSeqNum {seq}", s,
                                "ResetSeqNumFlag needs MsgSeqNum 1", now)
+        if a.tolerance and abs(m.get_time(52) - now) > a.tolerance:
+            return self.refuse(f"{s.name}: SendingTime accuracy problem", s,
+                               "SendingTime accuracy problem", now)
         if reset or s.config.reset_on_logon:
             s.reset()
         if seq < s.store.next_in:
             why = f"MsgSeqNum too low, expecting {s.store.next_in} but received {seq}"
             return self.refuse(f"{s.name}: {why}", s, why, now)
-        if a.tolerance and abs(m.get_time(52) - now) > a.tolerance:
-            return self.refuse(f"{s.name}: SendingTime accuracy problem", s,
-                               "SendingTime accuracy problem", now)
         # accepted: the connection becomes the session's
         self.session = s
         s.conn = self
@@ -415,6 +423,7 @@ cdef class Connection:
         if seq == s.store.next_in:
             s.store.set_next_in(seq + 1)
         else:
+            s.queue[seq] = b""                      # handled; counts once the gap fills
             s.ask_resend(seq, now)
         return 0
 
@@ -455,8 +464,12 @@ cdef class Connection:
                     return s.logout(None, now, True)
                 self.closing = True
                 return 0
+            if len(s.queue) >= MAX_QUEUED:
+                return s.logout(f"more than {MAX_QUEUED} messages in a sequence gap", now,
+                                True)
             if mt == b'2':                          # serve it first, then ask for ours
                 s.resend(header_int(m, 7), header_int(m, 16), now)
+                s.queue[seq] = b""                  # handled; counts once the gap fills
             else:
                 s.queue[seq] = m.buf[:m.size]
             return s.ask_resend(seq, now)
@@ -493,9 +506,8 @@ cdef class Connection:
         cdef Message m = self.acceptor.engine.msg
         cdef Acceptor a = self.acceptor
         cdef int64_t new_seq
-        if mt == b'0':                              # Heartbeat: answers our TestRequest?
-            if s.test_sent and m.find(112) >= 0:
-                s.test_sent = 0
+        if mt == b'0':                              # Heartbeat: the read cleared test_sent
+            pass
         elif mt == b'1':                            # TestRequest
             s.put(s.enc.heartbeat(s.next_seq(), now, m.get(112)))
         elif mt == b'2':                            # ResendRequest
@@ -523,20 +535,31 @@ cdef class Connection:
         return 0
 
     cdef int drain(self, Session s, nanos_t now) except -1:
-        """Handle the queued messages that are now in sequence."""
+        """Handle the queued messages that are now in sequence, in one loop:
+        ``sequenced`` calls back here for each, and returns at once (no
+        recursion as deep as the queue)."""
         cdef Message m = self.acceptor.engine.msg
         cdef Py_ssize_t used
         cdef int rc
         cdef bytes data
-        while not self.closing and self.session is s:
-            for seq in [q for q in s.queue if q < s.store.next_in]:
-                del s.queue[seq]                    # filled by a GapFill or a reset
-            data = s.queue.pop(s.store.next_in, None)
-            if data is None:
-                break
-            m.owner = data
-            rc = m.parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), &used)
-            self.sequenced(rc, now)
+        if self.draining:
+            return 0
+        self.draining = True
+        try:
+            while not self.closing and self.session is s:
+                data = s.queue.pop(s.store.next_in, None)
+                if data is None:
+                    break
+                if not data:                        # handled on arrival: it only counts
+                    s.store.set_next_in(s.store.next_in + 1)
+                    continue
+                m.owner = data
+                rc = m.parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), &used)
+                self.sequenced(rc, now)
+        finally:
+            self.draining = False
+        for seq in [q for q in s.queue if q < s.store.next_in]:
+            del s.queue[seq]                        # filled by a GapFill or a reset
         if not s.queue:
             s.gap_asked = 0
         return 0
@@ -684,8 +707,8 @@ cdef class Acceptor:
                 continue
             hb = s.heartbeat * <nanos_t>NS
             if s.test_sent and now - s.test_sent > hb:
-                self.log("timeout", s.name, "no answer to our TestRequest: disconnecting")
-                s.conn.closing = True
+                self.log("timeout", s.name, "no answer to our TestRequest")
+                s.logout("no answer to TestRequest", now, True)
                 self.closing(s.conn)
                 continue
             if s.logout_sent and now - s.last_out > hb:
