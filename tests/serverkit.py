@@ -17,7 +17,8 @@ class RunningServer:
 
     def __init__(self, config: dict[str, Any], loop_kind: str = "asyncio") -> None:
         self.events: list[tuple[str, str, str]] = []       # what the server logged
-        self.server = Server(config, log_event=lambda *event: self.events.append(event))
+        self.logged = threading.Condition()
+        self.server = Server(config, log_event=self._log)
         if loop_kind == "uvloop":
             import uvloop
             self.loop = uvloop.new_event_loop()
@@ -38,6 +39,20 @@ class RunningServer:
         self.acceptor = self.server.acceptor
         self.fix_port = self.server.fix_port
         self.msgspec_port = self.server.msgspec_port
+
+    def _log(self, *event: str) -> None:
+        with self.logged:
+            self.events.append(event)
+            self.logged.notify_all()
+
+    def wait_event(self, event: str, who: str, timeout: float = 10.0) -> tuple[str, str, str]:
+        """The first logged ``event`` of ``who``, waiting for it (bounded)."""
+        def found():
+            return next((e for e in self.events if e[0] == event and e[1] == who), None)
+        with self.logged:
+            if not self.logged.wait_for(found, timeout):
+                raise AssertionError(f"the server logged no {event} of {who}: {self.events}")
+            return found()
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the server's loop (the acceptor is not thread-safe)."""

@@ -13,6 +13,7 @@ that the server sent nothing else before its answer. The ``server`` fixture
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any, Callable, Iterator
 
@@ -687,4 +688,29 @@ def test_garbage_skipped(server, fix):
     client.sync()
     assert [(seq(m), field(m, 11)) for m in client.take()] == [(2, "Z1"), (3, "Z2")]
     assert server.call(lambda: server.acceptor.counters["garbled"]) == 2
+    assert session(server, "PM1", "next_in") == client.seq + 1
+
+
+# ---- backpressure ----------------------------------------------------------------------
+
+def test_a_client_that_does_not_read_is_not_read_from(server, fix):
+    """Orders keep coming but their reports are not read: once the transport's
+    write buffer is full the server stops reading from the client, and reads
+    again when the client has caught up; nothing is lost."""
+    client = fix("PM1")
+    count = 40_000                                    # ~8 MB of reports: more than the sockets hold
+    data = b"".join(encoded(client, "D", order(f"B{i}")) + encoded(client, "F", [
+        (11, f"X{i}"), (41, f"B{i}"), (55, "ESZ6"), (54, "1"), (38, "5"),
+        (60, "20261121-09:30:00")]) for i in range(count // 2))
+    writer = threading.Thread(target=client.write, args=(data,))
+    writer.start()                                    # blocks while the server is not reading
+    server.wait_event("paused", "FASTCORE->PM1")
+    reports = 0
+    while reports < count:                            # read: the server catches up
+        client.read()
+        reports += len(client.take())
+    writer.join(10)
+    server.wait_event("resumed", "FASTCORE->PM1")
+    client.sync()
+    assert client.take() == []
     assert session(server, "PM1", "next_in") == client.seq + 1

@@ -136,8 +136,10 @@ class FixClient:
         self.write(data)
         return data
 
-    def _take(self) -> None:
-        """Parse what was read into ``received``."""
+    def read(self, deadline: float | None = None) -> None:
+        """Read what arrives (waiting until ``deadline``, a monotonic time;
+        default: the timeout) into ``received``."""
+        self.io.read_more(time.monotonic() + self.io.timeout if deadline is None else deadline)
         batch = self.parser.parse_batch(bytes(self.io.buf))
         for i in range(batch.count):
             if batch.status[i] == 0:
@@ -154,8 +156,7 @@ class FixClient:
                 if match(msg):
                     return msg
             seen = len(self.received)
-            self.io.read_more(deadline)
-            self._take()
+            self.read(deadline)
 
     def sync(self) -> None:
         """Send a TestRequest and wait for its Heartbeat: every message the

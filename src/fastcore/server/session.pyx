@@ -343,10 +343,14 @@ cdef class Connection:
         more from this client until it drains (backpressure)."""
         self.paused = True
         self.transport.pause_reading()
+        self.acceptor.log("paused", self.session.name if self.session else self.peer,
+                          "the client does not read: reading from it stops")
 
     def resume_writing(self):
         self.paused = False
         self.transport.resume_reading()
+        self.acceptor.log("resumed", self.session.name if self.session else self.peer,
+                          "the client reads again")
 
     # ---- messages ---------------------------------------------------------------
 
