@@ -198,3 +198,26 @@ def test_the_same_input_gives_the_same_bytes():
                             tif="3" if i % 7 == 0 else "0"), ["ET1", "ET2", "PM1"][i % 3])
         return h.wire
     assert run() == run()
+
+
+def test_a_cancel_for_an_order_filled_meanwhile_is_refused_too_late():
+    h = Harness()
+    sell(h, "S", "5", "100", who="PM1")
+    h.send("D", nos("B", qty="5", px="100"), "ET1")          # fills S
+    out = h.send("F", cancel("C", "S", side="2", qty="5"), "PM1")
+    assert [(to, m[35], m[11], m[434], m[102], m[39]) for to, m in out] == [
+        ("PM1", "9", "C", "1", "0", "2")]
+    assert out[0][1][58].startswith("too late: the order is")
+
+
+def test_a_replace_that_reopens_a_filled_order_puts_what_is_left_in_the_book():
+    h = Harness()
+    sell(h, "S", "5", "100", who="PM1")
+    h.send("D", nos("B", qty="5", px="100"), "ET1")
+    out = h.send("G", replace("R", "S", "7", "100", side="2"), "PM1")
+    assert [(m[150], m[39], m[14], m[151]) for to, m in out] == [("5", "1", "5", "2")]
+    assert (book(h).best_ask, book(h).ask_qty) == (100 * PX, 2 * QTY)
+    out = h.send("D", nos("B2", qty="5", px="100"), "ET1")
+    assert [(to, m[11], m[150], m[39], m.get(32)) for to, m in out if m[150] == "F"] == [
+        ("ET1", "B2", "F", "1", "2"), ("PM1", "R", "F", "2", "2")]
+    book(h).validate()

@@ -269,7 +269,7 @@ cdef class Engine:
                 enc.put(58, self.texts[r.text])
             self._emit(o.session)
             if self.auto:
-                self._sync(r.order)
+                self._sync(r.order, r.exec_type)
             i += 1
         t.nreports = 0
         if self.texts:
@@ -459,7 +459,7 @@ cdef class Engine:
             return self._reject_order(session, b'8', REJ_OTHER, "order table full", now)
         if self.auto:
             t.ack(slot, 0)
-            self._enter(slot, self._account(session), o.exec_inst)
+            self._enter(slot, self._account(session), o.exec_inst, o.qty)
         return self._flush(now)
 
     cdef int _request(self, uint16_t session, char kind, nanos_t now) except -1:
@@ -522,14 +522,16 @@ cdef class Engine:
             return self._reject_request(session, slot, CXL_OTHER, "request table full", now)
         if self.auto:
             why = self._replace_rules(slot, &q) if kind == b'G' else None
+            if why is None:
+                rc = t.accept_cancel(slot, req) if kind == b'F' else t.accept_replace(slot, req)
+                if rc == E_STATE:               # filled since: too late
+                    why = f"too late: the order is {state_names(t.orders[slot].state)}"
+                elif rc != OK:
+                    raise RuntimeError(f"auto mode: request refused with {ERROR_CODES.get(rc, rc)}")
             if why is not None:
-                t.reject_request(slot, req, CXL_OTHER)
+                t.reject_request(slot, req, CXL_TOO_LATE if rc == E_STATE else CXL_OTHER)
                 self._text(why)
-            elif kind == b'F':
-                t.accept_cancel(slot, req)
-            else:
-                t.accept_replace(slot, req)     # the book follows in _flush
-        return self._flush(now)
+        return self._flush(now)             # the book follows the table in _flush
 
     # ---- auto mode: the books ---------------------------------------------------------
 
@@ -596,16 +598,17 @@ cdef class Engine:
         self.handles[slot] = handle
         return 0
 
-    cdef int _enter(self, uint32_t slot, uint32_t account, uint8_t exec_inst) except -1:
-        """Give an acknowledged order to its book and report what it did."""
+    cdef int _enter(self, uint32_t slot, uint32_t account, uint8_t exec_inst,
+                    qty_t qty) except -1:
+        """Give an acknowledged order (``qty`` of it) to its book and report what it did."""
         cdef order_t* o = &self.table.orders[slot]
         cdef Book b = <Book>self.books[o.instrument]
-        cdef int64_t h = b.add(slot, o.side - 48, o.price, o.order_qty, o.ord_type - 48,
+        cdef int64_t h = b.add(slot, o.side - 48, o.price, qty, o.ord_type - 48,
                                o.tif - 48, account, self.stp[account],
                                bk.CANCEL_ON_HALT if exec_inst & EI_CANCEL_ON_HALT else 0)
         if h < 0:                           # no memory: the order cannot be worked
             self.table.cancel(slot, -1)
-            return self._text(self._rule_text(<int>h, o.instrument, o.price, o.order_qty))
+            return self._text(self._rule_text(<int>h, o.instrument, o.price, qty))
         self._set_handle(slot, h)
         return self._dispatch(b)
 
@@ -638,22 +641,26 @@ cdef class Engine:
         b.finish()                          # the book's operation count and top of book
         return 0
 
-    cdef int _sync(self, uint32_t slot) except -1:
+    cdef int _sync(self, uint32_t slot, char exec_type) except -1:
         """Make the book agree with an order the table just reported on: a
         desk's cancel, expiry, fill or restatement, a granted replace. An
         order that no longer works leaves the book; a new price or a larger
-        quantity re-enters it (and may trade); a smaller one keeps its place."""
+        quantity re-enters it (and may trade); a smaller one keeps its place.
+        A replace that reopens a filled order (a larger quantity) enters it
+        again with what it has left."""
         cdef OrderTable t = self.table
         cdef order_t* o = &t.orders[slot]
         cdef int64_t h = self.handles[slot] if slot < self.cap_handles else 0
         cdef Book b
         cdef node_t* n
-        cdef qty_t leaves
+        cdef qty_t leaves = t.leaves(o)
         if h == 0:
+            if exec_type == b'5' and leaves > 0 and not o.state & (S_DONE | S_FILLED
+                                                                   | S_DONE_FOR_DAY):
+                return self._enter(slot, self._account(o.session), 0, leaves)
             return 0
         b = <Book>self.books[o.instrument]
         n = b.get(h)
-        leaves = t.leaves(o)
         if n == NULL or o.state & (S_DONE | S_FILLED | S_DONE_FOR_DAY) or leaves <= 0:
             b.remove(h)
             b.finish()
