@@ -1,0 +1,193 @@
+"""A load run: connect and log on N sessions, send, time the answers, log out.
+
+    from fastcore.flood import Options, flood
+    result = asyncio.run(flood(Options(port=9878, sessions=["PM1", "ET1"], count=10_000, window=16)))
+    result.latencies["new"]          # ns, one per answered new order
+
+Closed loop (``window``: at most that many unanswered messages per session)
+measures the most a server takes; open loop (``rate``: messages per second
+over all sessions, each at its due time whatever the server does) measures
+latency as a client sees it at that load, from when each message was due, so
+a stalled server shows up in the latencies instead of slowing the client
+down (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from decimal import Decimal
+
+import numpy as np
+
+from fastcore.codec import Encoder
+from fastcore.errors import FastcoreError
+from fastcore.flood.driver import Session, now_ns
+from fastcore.flood.mix import KINDS, build, parse_mix
+
+
+class FloodError(FastcoreError):
+    """The target refused a connection or a logon, or dropped a session."""
+
+
+class Protocol(Session, asyncio.BufferedProtocol):
+    """A session of the load as an asyncio protocol: the Session core does all of it."""
+
+
+@dataclasses.dataclass
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 9878
+    sessions: list[str] = dataclasses.field(default_factory=lambda: ["PM1", "ET1", "ET2", "ET3"])
+    target: str = "FASTCORE"                # TargetCompID: the acceptor's CompID
+    password: str | None = None
+    count: int = 10_000                     # messages over all sessions
+    rate: float = 0.0                       # open loop: messages/s over all sessions; 0: closed
+    window: int = 1                         # closed loop: unanswered messages per session
+    duration: float = 30.0                  # seconds at most
+    mix: str = "new=50,cancel=20,replace=20,market=10"
+    seed: int = 1
+    symbol: str = "ESZ6"
+    tick: str = "0.25"
+    mid: str = "5000"
+    heartbeat: int = 60
+    timeout: float = 5.0                    # for each logon and logout
+    progress: bool = False
+
+
+@dataclasses.dataclass
+class Result:
+    options: Options
+    elapsed: float                          # s, from the first send to the last answer
+    sent: int
+    answered: int
+    latencies: dict[str, np.ndarray]        # ns per answered message, by kind and "all"
+    rejects: int                            # Reject (35=3) received
+    business_rejects: int                   # BusinessMessageReject (35=j)
+    refused: int                            # ExecutionReport Rejected or OrderCancelReject
+    lost: list[str]                         # sessions the target dropped, and why
+
+    @property
+    def missing(self) -> int:
+        return self.sent - self.answered
+
+    @property
+    def throughput(self) -> float:
+        """Answered messages per second."""
+        return self.answered / self.elapsed if self.elapsed > 0 else 0.0
+
+
+async def _connect(opts: Options, comp_id: str, stream, prefix: bytes, loop) -> Protocol:
+    logon, logout = loop.create_future(), loop.create_future()
+    session = Protocol(comp_id, stream.data, stream.offsets, prefix,
+                       0 if opts.rate else opts.window, logon, logout)
+    try:
+        await loop.create_connection(lambda: session, opts.host, opts.port)
+    except OSError as exc:
+        raise FloodError(f"cannot connect to {opts.host}:{opts.port}: "
+                         f"{exc.strerror or exc}") from None
+    session.write(Encoder(comp_id, opts.target).logon(
+        1, time.time_ns(), heart_bt_int=opts.heartbeat, reset_seq_num=True,
+        password=opts.password))
+    try:
+        answer = await asyncio.wait_for(logon, opts.timeout)
+    except asyncio.TimeoutError:
+        raise FloodError(f"{comp_id}: no answer to the Logon within {opts.timeout} s") from None
+    if answer != "A":
+        why = "the connection was closed" if answer == "closed" else answer[2:] or "Logout"
+        raise FloodError(f"{comp_id}: logon refused by {opts.host}:{opts.port}: {why}")
+    return session
+
+
+async def flood(opts: Options) -> Result:
+    """One run; FloodError when the target refuses it."""
+    if not opts.sessions:
+        raise ValueError("at least one session")
+    if opts.count < len(opts.sessions):
+        raise ValueError("count is below the number of sessions")
+    if not opts.rate and opts.window < 1:
+        raise ValueError("closed loop needs a window of at least 1")
+    loop = asyncio.get_running_loop()
+    mix = parse_mix(opts.mix)
+    prefix = f"F{time.time_ns() // 1_000_000 % 10**10}."    # unique per run on a live server
+    per = opts.count // len(opts.sessions)
+    sending_time = time.time_ns()
+    streams = [build(comp, opts.target, per, mix, opts.seed, prefix, opts.symbol,
+                     Decimal(opts.tick), Decimal(opts.mid), 2, sending_time)
+               for comp in opts.sessions]
+    sessions: list[Protocol] = []
+    try:
+        for comp, stream in zip(opts.sessions, streams):
+            sessions.append(await _connect(opts, comp, stream, prefix.encode(), loop))
+        start = now_ns()
+        deadline = start + int(opts.duration * 1e9)
+        total = per * len(sessions)
+        bar = None
+        if opts.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="msg", unit_scale=True, leave=False)
+        if opts.rate:
+            period = len(sessions) / opts.rate * 1e9       # between two messages of a session
+            for j, s in enumerate(sessions):
+                s.set_due(start + ((np.arange(per) + j / len(sessions)) * period).astype(np.int64))
+        else:
+            for s in sessions:
+                s.start()
+        done = 0
+        while now_ns() < deadline:
+            t = now_ns()
+            if opts.rate:
+                for s in sessions:
+                    s.send_due(int(np.searchsorted(s.sent, t, side="right")))
+            answered = sum(s.answers for s in sessions)
+            if bar is not None:
+                bar.update(answered - done)
+            done = answered
+            if answered == total or all(s.lost for s in sessions):
+                break
+            await asyncio.sleep(0.0005 if opts.rate else 0.02)
+        if bar is not None:
+            bar.close()
+        dropped = [f"{s.comp_id}: {s.lost}" for s in sessions if s.lost]
+        await _logout(opts, sessions, per)
+    finally:
+        for s in sessions:
+            if s.transport is not None:
+                s.transport.abort()
+    return _result(opts, sessions, streams, start, dropped)
+
+
+async def _logout(opts: Options, sessions: list[Protocol], per: int) -> None:
+    for s in sessions:
+        if not s.lost:
+            s.write(Encoder(s.comp_id, opts.target).logout(per + 2, time.time_ns()))
+    waits = [s.logout for s in sessions if not s.lost]
+    if waits:
+        await asyncio.wait(waits, timeout=opts.timeout)
+
+
+def _result(opts: Options, sessions: list[Protocol], streams, start: int,
+            dropped: list[str]) -> Result:
+    latencies: dict[str, list[np.ndarray]] = {k: [] for k in (*KINDS, "all")}
+    last = start
+    sent = answered = 0
+    for s, stream in zip(sessions, streams):
+        mask = s.answered > 0
+        sent += int(s.next)
+        answered += int(mask.sum())
+        if mask.any():
+            last = max(last, int(s.answered[mask].max()))
+        lat = (s.answered - s.sent)[mask]
+        kinds = stream.kinds[mask]
+        latencies["all"].append(lat)
+        for k, kind in enumerate(KINDS):
+            latencies[kind].append(lat[kinds == k])
+    return Result(
+        options=opts, elapsed=(last - start) / 1e9, sent=sent, answered=answered,
+        latencies={k: np.concatenate(v) if v else np.zeros(0, np.int64)
+                   for k, v in latencies.items()},
+        rejects=sum(s.rejects for s in sessions),
+        business_rejects=sum(s.business_rejects for s in sessions),
+        refused=sum(s.refused for s in sessions),
+        lost=dropped)
