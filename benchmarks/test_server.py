@@ -14,7 +14,6 @@ latencies in ns from the HDR histogram, ``ns_per_order`` = 1e9 / throughput.
 * half the peak: open loop at half the pipelined throughput measured just
   before: p99, nothing lost.
 """
-import asyncio
 import re
 import subprocess
 import sys
