@@ -18,6 +18,7 @@ is sent instead. ClOrdIDs are ``prefix`` and the message's index.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from decimal import Decimal
 
@@ -41,6 +42,8 @@ def parse_mix(text: str) -> dict[str, float]:
             weights[kind.strip()] = float(value)
         except ValueError:
             raise ValueError(f"{part!r}: {value!r} is not a number") from None
+        if not math.isfinite(weights[kind.strip()]):          # nan, inf: random.choices fails
+            raise ValueError(f"{part!r}: {value!r} is not a number")
         if weights[kind.strip()] < 0:
             raise ValueError(f"{part!r}: a weight is not negative")
     if weights["new"] + weights["market"] <= 0:

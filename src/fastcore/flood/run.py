@@ -93,8 +93,12 @@ async def _connect(opts: Options, comp_id: str, stream, prefix: bytes, loop) -> 
     try:
         answer = await asyncio.wait_for(logon, opts.timeout)
     except asyncio.TimeoutError:
-        raise FloodError(f"{comp_id}: no answer to the Logon within {opts.timeout} s") from None
+        answer = None
     if answer != "A":
+        if session.transport is not None:           # not in the caller's list: close it here
+            session.transport.abort()
+        if answer is None:
+            raise FloodError(f"{comp_id}: no answer to the Logon within {opts.timeout} s")
         why = "the connection was closed" if answer == "closed" else answer[2:] or "Logout"
         raise FloodError(f"{comp_id}: logon refused by {opts.host}:{opts.port}: {why}")
     return session
@@ -144,13 +148,13 @@ async def flood(opts: Options) -> Result:
             if bar is not None:
                 bar.update(answered - done)
             done = answered
-            if answered == total or all(s.lost for s in sessions):
+            if all(s.lost or s.answers == s.count for s in sessions):   # nothing more to come
                 break
             await asyncio.sleep(0.0005 if opts.rate else 0.02)
         if bar is not None:
             bar.close()
         dropped = [f"{s.comp_id}: {s.lost}" for s in sessions if s.lost]
-        await _logout(opts, sessions, per)
+        await _logout(opts, sessions)
     finally:
         for s in sessions:
             if s.transport is not None:
@@ -158,10 +162,11 @@ async def flood(opts: Options) -> Result:
     return _result(opts, sessions, streams, start, dropped)
 
 
-async def _logout(opts: Options, sessions: list[Protocol], per: int) -> None:
+async def _logout(opts: Options, sessions: list[Protocol]) -> None:
     for s in sessions:
         if not s.lost:
-            s.write(Encoder(s.comp_id, opts.target).logout(per + 2, time.time_ns()))
+            # MsgSeqNum after the last message sent (fewer than per when cut short)
+            s.write(Encoder(s.comp_id, opts.target).logout(s.next + 2, time.time_ns()))
     waits = [s.logout for s in sessions if not s.lost]
     if waits:
         await asyncio.wait(waits, timeout=opts.timeout)
