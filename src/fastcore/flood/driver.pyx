@@ -4,7 +4,7 @@ and timing the first answer to each.
 
     session = Session(comp_id, data, offsets, prefix, window, logon, logout)
     class Protocol(Session, asyncio.BufferedProtocol): pass    # its asyncio protocol
-    session.send_due(k)          # open loop: every message up to k, in one write
+    session.send_due()           # open loop: every message due by now, in one write
     session.answered             # ns (monotonic) of each message's first answer, 0 none
 
 Every message of the run is encoded before it starts, back to back in one
@@ -70,6 +70,7 @@ cdef class Session:
     cdef readonly object logout           # a Future: the server's Logout (its Text)
     cdef readonly str lost                # why the connection ended, "" while it lasts
     cdef readonly bint paused             # the transport's write buffer is full
+    cdef bint scheduled                   # open loop: due times set, sending may start
 
     def __init__(self, str comp_id, bytes data, offsets, bytes prefix, int64_t window,
                  logon, logout):
@@ -108,10 +109,19 @@ cdef class Session:
         self.next = upto
         return 0
 
-    def send_due(self, int64_t upto):
-        """Open loop: send every message before ``upto`` not sent yet."""
+    cdef int _send_due(self) except -1:
+        """Open loop: every message due by now, in one write."""
+        cdef int64_t now = monotonic_ns(), k = self.next
+        if not self.scheduled:
+            return 0
+        while k < self.count and self.sent_v[k] <= now:
+            k += 1
+        return self._write(k)
+
+    def send_due(self):
+        """Open loop: send every message due by now (``set_due``) not sent yet."""
         if self.transport is not None and not self.lost:
-            self._write(upto)
+            self._send_due()
 
     def start(self):
         """Closed loop: the first window of messages."""
@@ -121,6 +131,7 @@ cdef class Session:
         """Open loop: each message's intended send time (latency is measured
         from it, not from when it went out: no coordinated omission)."""
         self.sent[:] = due
+        self.scheduled = True
 
     def write(self, bytes data):
         """Any other message (Logon, Logout)."""
@@ -155,8 +166,11 @@ cdef class Session:
         if pos:
             self.filled -= pos
             memmove(base, base + pos, self.filled)
-        if self.window and self.next < self.count and not self.lost:
-            self._write(self.answers + self.window)
+        if self.next < self.count and not self.lost:
+            if self.window:
+                self._write(self.answers + self.window)
+            else:                             # open loop: what fell due meanwhile
+                self._send_due()
 
     cdef int _answer(self, Message m, int64_t now) except -1:
         cdef const char* mt = b"?"
