@@ -71,6 +71,7 @@ cdef class Session:
     cdef readonly str lost                # why the connection ended, "" while it lasts
     cdef readonly bint paused             # the transport's write buffer is full
     cdef bint scheduled                   # open loop: due times set, sending may start
+    cdef readonly bint stopped            # the run's time is up: nothing more is sent
 
     def __init__(self, str comp_id, bytes data, offsets, bytes prefix, int64_t window,
                  logon, logout):
@@ -99,6 +100,8 @@ cdef class Session:
         cdef int64_t i, t
         if upto > self.count:
             upto = self.count
+        if self.stopped:
+            return 0
         if upto <= self.next:
             return 0
         if self.window:
@@ -132,6 +135,10 @@ cdef class Session:
         from it, not from when it went out: no coordinated omission)."""
         self.sent[:] = due
         self.scheduled = True
+
+    def stop(self):
+        """Send no more of the run (its time is up)."""
+        self.stopped = True
 
     def write(self, bytes data):
         """Any other message (Logon, Logout)."""

@@ -150,6 +150,11 @@ async def flood(opts: Options) -> Result:
             if all(s.lost or s.answers == s.count for s in sessions):   # nothing more to come
                 break
             await asyncio.sleep(0.0005 if opts.rate else 0.02)
+        for s in sessions:                  # time is up: what was sent gets its answers
+            s.stop()
+        settle = now_ns() + int(opts.timeout * 1e9)
+        while now_ns() < settle and any(s.answers < s.next and not s.lost for s in sessions):
+            await asyncio.sleep(0.005)
         if bar is not None:
             bar.close()
         dropped = [f"{s.comp_id}: {s.lost}" for s in sessions if s.lost]
