@@ -63,6 +63,7 @@ cdef class Session:
     cdef int64_t next_seq(self) noexcept
     cdef int64_t last_seq(self) noexcept
     cdef int put(self, bytes data) except -1
+    cdef int put_raw(self, const char* p, Py_ssize_t n) except -1
     cdef int send(self, bytes data) except -1
     cdef int resend(self, int64_t begin, int64_t end, nanos_t now) except -1
     cdef bytes gap_fill(self, int64_t seq, int64_t new_seq, nanos_t now)

@@ -23,10 +23,10 @@ codec refuses gets a Reject (35=3) with SessionRejectReason, RefTagID,
 RefMsgType and Text, and still counts in the sequence.
 """
 
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t
-from libc.string cimport memcmp, memmove
+from libc.string cimport memcmp, memcpy, memmove
 
 from fastcore._types cimport nanos_t
 from fastcore.codec.encoder cimport Encoder
@@ -154,8 +154,19 @@ cdef class Session:
     cdef int put(self, bytes data) except -1:
         """A new message, numbered with the store's next_out: stored, and
         written at the end of the batch when connected."""
-        self.store.append(self.store.next_out, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
-        return self.send(data)
+        return self.put_raw(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+    cdef int put_raw(self, const char* p, Py_ssize_t n) except -1:
+        """``put`` of ``n`` bytes at ``p`` (no bytes object)."""
+        cdef Py_ssize_t size
+        self.store.append(self.store.next_out, p, n)
+        if self.conn is not None:
+            size = PyByteArray_GET_SIZE(self.outbox)
+            PyByteArray_Resize(self.outbox, size + n)
+            memcpy(PyByteArray_AS_STRING(self.outbox) + size, p, n)
+        if not self.dirty:
+            self.acceptor.mark(self)
+        return 0
 
     cdef int send(self, bytes data) except -1:
         """Bytes for the connection only (resent messages, gap fills)."""
@@ -639,14 +650,16 @@ cdef class Acceptor:
         ExecutionReport also to the drop copies of the user's firm."""
         cdef Session s, dc
         cdef bytes data
+        cdef Py_ssize_t n
         for name, data in out:
             s = <Session>self.users[name]
             s.put(data)
             if self.drop_copies and stored_type(data) == b'8':
                 for dc in self.drop_copies:
                     if s.user in dc.firm_users:
-                        dc.put(dc.enc.rewrap_bytes(data, dc.next_seq(), now,
-                                                   deliver_to=s.target))
+                        n = dc.enc.rewrap(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
+                                          dc.next_seq(), now, False, s.target)
+                        dc.put_raw(dc.enc.buf + dc.enc.start, n)
         for watcher in self.watchers:
             watcher(out)
         return 0
