@@ -143,6 +143,10 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["flood"]:               # its own options, --help included
+        from fastcore.flood.cli import main as flood
+        return flood(argv[1:])
     ap = argparse.ArgumentParser(prog="fastcore", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"fastcore {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -188,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", metavar="DIR",
                    help="the directory of the session stores (default ./fastcore-store)")
     p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("flood", help="load a FIX 4.4 acceptor (tools/flood)", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=lambda args: __import__("fastcore.flood.cli").flood.cli.main(args.rest))
+    sub.add_parser("flood", help="load a FIX 4.4 acceptor (tools/flood; see fastcore flood --help)")
     args = ap.parse_args(argv)
     try:
         return args.func(args)
