@@ -95,7 +95,7 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fastcore.config import load
+    from fastcore.config import load, overlay
     from fastcore.errors import ConfigError
     from fastcore.server import run
     over = {}
@@ -105,11 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             over[key] = getattr(args, key)
     try:
-        config = load(args.config)
-        if over:
-            import msgspec
-            from fastcore.config import merge
-            config = load(merge(msgspec.to_builtins(config), {"server": over}))
+        config = overlay(load(args.config), {"server": over})
     except ConfigError as exc:
         print(f"fastcore serve: configuration refused: {exc}", file=sys.stderr)
         return 2

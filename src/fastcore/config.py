@@ -79,7 +79,6 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     fix_port: int = 9878
     msgspec_port: int = 9879
     store: str = "fastcore-store"
-    heartbeat: int = 30
     sending_time_tolerance: int = 120
     logon_timeout: int = 10
     max_body_length: int = 65536
@@ -163,6 +162,23 @@ def _where(text: str) -> tuple[str, str]:
     return entry, why
 
 
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """The table of a TOML configuration file, unchecked; ConfigError when it
+    cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(str(path), exc.strerror or str(exc)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not TOML: {exc}") from None
+
+
+def overlay(config: Config, table: dict[str, Any]) -> Config:
+    """``config`` with ``table`` merged over it, checked again."""
+    return load(merge(msgspec.to_builtins(config), table))
+
+
 def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
     """A Config from ``source``: None (the default), a TOML file path, a table
     merged over the default, or a Config (returned as is)."""
@@ -172,13 +188,7 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
     if isinstance(source, dict):
         table = merge(table, source)
     elif isinstance(source, (str, os.PathLike)):
-        try:
-            with open(source, "rb") as fh:
-                table = merge(table, tomllib.load(fh))
-        except OSError as exc:
-            raise ConfigError(str(source), exc.strerror or str(exc)) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(str(source), f"not TOML: {exc}") from None
+        table = merge(table, read(source))
     elif source is not None:
         raise ConfigError("", f"a configuration is a file path or a table, not {source!r}")
     server = table.get("server")
@@ -216,7 +226,7 @@ def _server(config: Config) -> Config:
             raise ConfigError(f"server.{key}", "is not a TCP port (0: any free one)")
     if srv.fix_port and srv.fix_port == srv.msgspec_port:
         raise ConfigError("server.msgspec_port", "is the FIX port too")
-    for key in ("heartbeat", "logon_timeout", "max_body_length"):
+    for key in ("logon_timeout", "max_body_length"):
         if getattr(srv, key) <= 0:
             raise ConfigError(f"server.{key}", "must be positive")
     if srv.sending_time_tolerance < 0:

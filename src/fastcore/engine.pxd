@@ -86,11 +86,12 @@ cdef class Engine:
     cdef object _rule_text(self, int rc, uint32_t instrument, price_t price, qty_t qty)
     cdef object _replace_rules(self, uint32_t slot, const request_in* q)
     cdef uint32_t _account(self, uint16_t session) except 0
+    cdef int64_t _handle(self, uint32_t slot) noexcept
     cdef int _set_handle(self, uint32_t slot, int64_t handle) except -1
     cdef int _enter(self, uint32_t slot, uint32_t account, uint8_t exec_inst,
                     qty_t qty) except -1
     cdef int _dispatch(self, Book b) except -1
-    cdef int _sync(self, uint32_t slot, char exec_type) except -1
+    cdef int _sync(self, uint32_t slot) except -1
 
     # the Python API's helpers (desk commands)
     cdef uint16_t _session(self, name) except? 0xFFFF

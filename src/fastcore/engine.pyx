@@ -50,7 +50,7 @@ import msgspec
 from fastcore import config as _config
 from fastcore.codec.parser import parse as _parse
 from fastcore.errors import (
-    CodecError, CommandRefused, ConfigError, FastcoreError, UnknownSession,
+    CodecError, CommandRefused, ConfigError, UnknownSession,
 )
 from fastcore.orders.table import ERROR_CODES, state_names
 from fastcore.book import RULES
@@ -269,7 +269,7 @@ cdef class Engine:
                 enc.put(58, self.texts[r.text])
             self._emit(o.session)
             if self.auto:
-                self._sync(r.order, r.exec_type)
+                self._sync(r.order)
             i += 1
         t.nreports = 0
         if self.texts:
@@ -528,6 +528,9 @@ cdef class Engine:
                     why = f"too late: the order is {state_names(t.orders[slot].state)}"
                 elif rc != OK:
                     raise RuntimeError(f"auto mode: request refused with {ERROR_CODES.get(rc, rc)}")
+                elif kind == b'G' and self._handle(slot) == 0 and t.leaves(&t.orders[slot]) > 0:
+                    # a larger quantity reopened a filled order: what is left enters the book
+                    self._enter(slot, self._account(session), 0, t.leaves(&t.orders[slot]))
             if why is not None:
                 t.reject_request(slot, req, CXL_TOO_LATE if rc == E_STATE else CXL_OTHER)
                 self._text(why)
@@ -585,6 +588,10 @@ cdef class Engine:
         self.stp[k] = STP_MODES[mode]
         return k
 
+    cdef int64_t _handle(self, uint32_t slot) noexcept:
+        """The order's handle in its book; 0 when it is not in one."""
+        return self.handles[slot] if slot < self.cap_handles else 0
+
     cdef int _set_handle(self, uint32_t slot, int64_t handle) except -1:
         cdef uint32_t cap
         cdef int64_t* p
@@ -641,23 +648,18 @@ cdef class Engine:
         b.finish()                          # the book's operation count and top of book
         return 0
 
-    cdef int _sync(self, uint32_t slot, char exec_type) except -1:
+    cdef int _sync(self, uint32_t slot) except -1:
         """Make the book agree with an order the table just reported on: a
         desk's cancel, expiry, fill or restatement, a granted replace. An
         order that no longer works leaves the book; a new price or a larger
-        quantity re-enters it (and may trade); a smaller one keeps its place.
-        A replace that reopens a filled order (a larger quantity) enters it
-        again with what it has left."""
+        quantity re-enters it (and may trade); a smaller one keeps its place."""
         cdef OrderTable t = self.table
         cdef order_t* o = &t.orders[slot]
-        cdef int64_t h = self.handles[slot] if slot < self.cap_handles else 0
+        cdef int64_t h = self._handle(slot)
         cdef Book b
         cdef node_t* n
         cdef qty_t leaves = t.leaves(o)
         if h == 0:
-            if exec_type == b'5' and leaves > 0 and not o.state & (S_DONE | S_FILLED
-                                                                   | S_DONE_FOR_DAY):
-                return self._enter(slot, self._account(o.session), 0, leaves)
             return 0
         b = <Book>self.books[o.instrument]
         n = b.get(h)
@@ -693,25 +695,16 @@ cdef class Engine:
     cdef int session_reject(self, uint16_t session, nanos_t now) except -1:
         """Reject (35=3) for a message the codec refused."""
         cdef Message m = self.msg
-        cdef Encoder enc = <Encoder>self.encoders[session]
         cdef const char* p
         cdef Py_ssize_t n
         cdef int64_t seq = 0
-        try:
-            m._raise()
-        except FastcoreError as exc:
-            text = str(exc)
         if self._field(34, &p, &n):
             read_int(p, n, &seq)
-        self._begin(session, b"3", now)
-        enc.put_int(45, seq)
-        if m.ref_tag:
-            enc.put_int(371, m.ref_tag)
-        if m.msgtype >= 0:
-            enc.put_raw(372, fc_msgtypes[m.msgtype].mt, len(fc_msgtypes[m.msgtype].mt))
-        enc.put_int(373, m.reason)
-        enc.put(58, text)
-        return self._emit(session)
+        self.out_seq[session] += 1
+        self.out.append((self.sessions[session], (<Encoder>self.encoders[session]).reject(
+            self.out_seq[session], now, ref_seq_num=seq, reason=m.reason, ref_tag=m.ref_tag,
+            ref_msg_type=m.msg_type, text=str(m.error()))))
+        return 0
 
     cdef int _business_reject(self, uint16_t session, nanos_t now) except -1:
         cdef Message m = self.msg

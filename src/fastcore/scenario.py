@@ -17,11 +17,10 @@ import dataclasses
 import decimal
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Iterable
 
-from fastcore.codec import Encoder, parse
+from fastcore.codec import Encoder, Message, parse
 from fastcore.engine import Engine
 from fastcore.errors import FastcoreError
 
@@ -97,11 +96,14 @@ class Player:
             name: collections.deque() for name in self.engine.sessions}
         self.now = START_NS
 
+    def _receive(self, user: str, msg: Message) -> None:
+        """``user`` received ``msg``: queued for the ``expect`` steps as tag → text."""
+        self.queues[user].append(
+            {str(tag): value.decode("latin-1") for tag, value in msg.to_dict().items()})
+
     def _deliver(self, out: Iterable[tuple[str, bytes]]) -> None:
         for to, data in out:
-            msg = parse(data)
-            self.queues[to].append(
-                {str(tag): value.decode("latin-1") for tag, value in msg.to_dict().items()})
+            self._receive(to, parse(data))
 
     def _users(self, step: dict[str, Any], key: str = "to") -> list[str]:
         to = step.get(key, self.last_client)
@@ -223,18 +225,11 @@ class ServerPlayer(Player):
 
     def __init__(self, scenario: dict[str, Any], base: Path, server: tuple[str, int],
                  operator: tuple[str, int], local: str | os.PathLike | None = None) -> None:
-        from fastcore.config import load, merge, order_sessions
+        from fastcore.config import load, merge, order_sessions, read
         from fastcore.server.client import FixClient, MsgClient
         config = scenario_config(scenario, base)
-        if isinstance(config, Path):
-            with open(config, "rb") as fh:
-                config = tomllib.load(fh)
-        table = config or {}
-        local_table = {}
-        if local is not None:
-            with open(local, "rb") as fh:
-                local_table = tomllib.load(fh)
-        known = load(merge(local_table, table))
+        table = read(config) if isinstance(config, Path) else config or {}
+        known = load(merge(read(local) if local is not None else {}, table))
         op = next((o for o in known.operators if o.may_reset), None)
         if op is None:
             raise ValueError("the configuration has no operator that may reset the engine")
@@ -265,8 +260,7 @@ class ServerPlayer(Player):
                 client.sync()
             for msg in client.take(admin=True):
                 if msg.msg_type not in SESSION_ONLY:
-                    self.queues[user].append(
-                        {str(tag): value.decode("latin-1") for tag, value in msg.to_dict().items()})
+                    self._receive(user, msg)
 
     def _send(self, user: str, msg_type: str, body: list[tuple[int, str]]) -> None:
         self.clients[user].send(msg_type, body)

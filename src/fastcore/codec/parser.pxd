@@ -119,6 +119,7 @@ cdef class Message(FieldView):
     cdef int _reject(self, int reason, int tag) noexcept
     cdef int _grow(self) noexcept
     cdef int _grow_bits(self, Py_ssize_t words) noexcept
+    cdef object error(self)
     cdef object _raise(self)
     cdef int _skip(self, const char* buf, Py_ssize_t n, Py_ssize_t start, Py_ssize_t* used, int why) noexcept
     cdef int find(self, int tag) noexcept nogil

@@ -856,16 +856,18 @@ cdef class Message(FieldView):
     def __repr__(self):
         return f"<Message {self.msg_type} {len(self)} fields>"
 
-    cdef object _raise(self):
-        """The exception for a failed parse."""
+    cdef object error(self):
+        """The exception of a failed parse (its text is a Reject's Text)."""
         if self.status == P_PARTIAL:
-            raise IncompleteMessage("the data ends inside a FIX message")
+            return IncompleteMessage("the data ends inside a FIX message")
         if self.status == P_GARBLED:
-            raise GarbledMessage(self.garble, GARBLE_REASONS[self.garble])
-        mt = self.msg_type
-        raise InvalidMessage(self.reason, self.ref_tag, mt,
-                             f"{REJECT_REASONS[self.reason]}" +
-                             (f" (tag {self.ref_tag})" if self.ref_tag else ""))
+            return GarbledMessage(self.garble, GARBLE_REASONS[self.garble])
+        return InvalidMessage(self.reason, self.ref_tag, self.msg_type,
+                              f"{REJECT_REASONS[self.reason]}" +
+                              (f" (tag {self.ref_tag})" if self.ref_tag else ""))
+
+    cdef object _raise(self):
+        raise self.error()
 
 
 cdef class GroupEntry(FieldView):

@@ -69,7 +69,6 @@ cdef class Session:
     cdef readonly object logon            # a Future: the answer to our Logon (its MsgType)
     cdef readonly object logout           # a Future: the server's Logout (its Text)
     cdef readonly str lost                # why the connection ended, "" while it lasts
-    cdef readonly bint paused             # the transport's write buffer is full
     cdef bint scheduled                   # open loop: due times set, sending may start
     cdef readonly bint stopped            # the run's time is up: nothing more is sent
 
@@ -239,9 +238,3 @@ cdef class Session:
             self.logon.set_result("closed")
         if not self.logout.done():
             self.logout.set_result(None)
-
-    def pause_writing(self):
-        self.paused = True
-
-    def resume_writing(self):
-        self.paused = False

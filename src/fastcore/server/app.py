@@ -41,7 +41,6 @@ class Server:
         self._idle_event: asyncio.Event | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._ticker: asyncio.Task | None = None
-        self.stopped = asyncio.Event()
 
     def _idle(self) -> None:
         if self._idle_event is not None:
@@ -92,7 +91,6 @@ class Server:
                     conn.transport.abort()
         self.acceptor.close()
         self.acceptor.log("stopped", "", "every session's store flushed")
-        self.stopped.set()
 
     async def serve(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly."""

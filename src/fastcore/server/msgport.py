@@ -219,9 +219,8 @@ class MsgProtocol(asyncio.BufferedProtocol):
     def reset(self, msg: Reset) -> None:
         if self.operator is None or not self.operator.may_reset:
             return self.write(Refused(id=msg.id, text="this login may not reset the engine"))
-        base = msgspec.to_builtins(self.acceptor.config)
         try:
-            engine = Engine(_config.merge(base, msg.config))
+            engine = Engine(_config.overlay(self.acceptor.config, msg.config))
             self.acceptor.set_engine(engine)
         except (FastcoreError, ValueError) as exc:
             return self.write(Refused(id=msg.id, text=str(exc)))

@@ -42,9 +42,9 @@ cdef class Session:
     cdef Encoder enc                      # its administrative messages (and drop copies)
 
     # ---- sequence numbers and what was sent
-    cdef readonly FileStore store         # next_in: the next MsgSeqNum expected from the client
-    cdef int64_t own_last_out             # a drop copy's last MsgSeqNum sent (order sessions
-                                          # share the engine's counter for their user)
+    cdef readonly FileStore store         # next_in: the next MsgSeqNum expected from the client;
+                                          # next_out: the next sent (== the engine's counter
+                                          # for an order session's user, checked at flush)
     cdef dict queue                       # messages above next_in, by MsgSeqNum, until the gap fills
                                           # (b"": a Logon or ResendRequest already handled)
     cdef int64_t gap_asked                # the BeginSeqNo of our outstanding ResendRequest; 0 none
@@ -65,6 +65,7 @@ cdef class Session:
     cdef int put(self, bytes data) except -1
     cdef int put_raw(self, const char* p, Py_ssize_t n) except -1
     cdef int send(self, bytes data) except -1
+    cdef int write(self, const char* p, Py_ssize_t n) except -1
     cdef int resend(self, int64_t begin, int64_t end, nanos_t now) except -1
     cdef bytes gap_fill(self, int64_t seq, int64_t new_seq, nanos_t now)
     cdef int ask_resend(self, int64_t seq, nanos_t now) except -1
@@ -86,7 +87,6 @@ cdef class Connection:
     cdef nanos_t opened                   # for the logon timeout
     cdef bint closing                     # close once the outbox is written
     cdef bint draining                    # in drain (handling the queued messages)
-    cdef readonly bint paused             # reading paused: the transport's write buffer is full
 
     cdef int handle(self, int rc, nanos_t now) except -1
     cdef int logon(self, int rc, nanos_t now) except -1
@@ -109,7 +109,6 @@ cdef class Acceptor:
     cdef readonly dict counters           # refused logons, garbled messages, ...
     cdef nanos_t tolerance                # SendingTime accuracy, ns (0: no check)
     cdef nanos_t logon_timeout
-    cdef int default_heartbeat
     cdef readonly list watchers           # callables given every list of (recipient, bytes) delivered
     cdef public object idle               # called when the last connection has closed
 

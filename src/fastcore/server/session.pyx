@@ -32,6 +32,7 @@ from fastcore._types cimport nanos_t
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.fix44 cimport fc_msgtypes
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_GARBLED, P_REJECT
+from fastcore.codec.values cimport read_timestamp
 from fastcore.engine cimport Engine
 from fastcore.server.store cimport FileStore
 
@@ -40,7 +41,6 @@ import time
 
 from fastcore import config as _config
 from fastcore.codec.parser import GARBLE_REASONS
-from fastcore.errors import InvalidMessage
 
 # SessionRejectReason (373) values of the session layer
 cdef enum:
@@ -88,6 +88,19 @@ cdef inline bint header_is(Message m, int tag, bytes value) noexcept:
             and memcmp(m.buf + m.views[i].off, PyBytes_AS_STRING(value), m.views[i].len) == 0)
 
 
+cdef inline bint sending_time_off(Message m, nanos_t now, nanos_t tolerance) noexcept:
+    """SendingTime (52) is further than ``tolerance`` from ``now`` (0: no check).
+    The codec has checked its format."""
+    cdef int i
+    cdef int64_t sent = 0
+    if tolerance == 0:
+        return False
+    i = m.find(52)
+    if i < 0 or read_timestamp(m.buf + m.views[i].off, m.views[i].len, &sent):
+        return True
+    return sent - now > tolerance or now - sent > tolerance
+
+
 cdef inline char stored_type(bytes data) noexcept:
     """The one-character MsgType of a message this layer wrote (35 follows
     8 and 9), else 0."""
@@ -103,15 +116,6 @@ cdef inline char stored_type(bytes data) noexcept:
 cdef inline bint is_admin_type(char mt) noexcept:
     return mt == b'0' or mt == b'1' or mt == b'2' or mt == b'3' or mt == b'4' or mt == b'5' \
         or mt == b'A'
-
-
-def _describe(Message m) -> str:
-    """The codec's reason for refusing the message in ``m``."""
-    try:
-        m._raise()
-    except InvalidMessage as exc:
-        return exc.text
-    return "invalid message"
 
 
 cdef class Session:
@@ -130,7 +134,6 @@ cdef class Session:
         self.enc = Encoder(self.sender, self.target,
                            precision=acceptor.config.engine.timestamp_precision)
         self.store = FileStore(store_dir, f"{cfg.sender_comp_id}-{cfg.target_comp_id}")
-        self.own_last_out = self.store.next_out - 1
         self.queue = {}
         self.outbox = bytearray()
 
@@ -140,16 +143,17 @@ cdef class Session:
         """The MsgSeqNum of the last message sent."""
         if self.kind == K_ORDER:
             return self.acceptor.engine.out_seq[self.user]
-        return self.own_last_out
+        return self.store.next_out - 1
 
     cdef int64_t next_seq(self) noexcept:
-        """Take the next outbound MsgSeqNum (one counter with the engine's
-        reports for this session's user)."""
+        """The MsgSeqNum of the message about to be ``put``. An order session
+        takes it from the engine's counter for its user (the engine numbers
+        its reports from it); a drop copy's is its store's next_out, which
+        the ``put`` moves on."""
         if self.kind == K_ORDER:
             self.acceptor.engine.out_seq[self.user] += 1
             return self.acceptor.engine.out_seq[self.user]
-        self.own_last_out += 1
-        return self.own_last_out
+        return self.store.next_out
 
     cdef int put(self, bytes data) except -1:
         """A new message, numbered with the store's next_out: stored, and
@@ -158,20 +162,20 @@ cdef class Session:
 
     cdef int put_raw(self, const char* p, Py_ssize_t n) except -1:
         """``put`` of ``n`` bytes at ``p`` (no bytes object)."""
-        cdef Py_ssize_t size
         self.store.append(self.store.next_out, p, n)
+        return self.write(p, n)
+
+    cdef int send(self, bytes data) except -1:
+        """Bytes for the connection only (resent messages, gap fills)."""
+        return self.write(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+    cdef int write(self, const char* p, Py_ssize_t n) except -1:
+        """Into the outbox when connected; the batch's flush writes it."""
+        cdef Py_ssize_t size
         if self.conn is not None:
             size = PyByteArray_GET_SIZE(self.outbox)
             PyByteArray_Resize(self.outbox, size + n)
             memcpy(PyByteArray_AS_STRING(self.outbox) + size, p, n)
-        if not self.dirty:
-            self.acceptor.mark(self)
-        return 0
-
-    cdef int send(self, bytes data) except -1:
-        """Bytes for the connection only (resent messages, gap fills)."""
-        if self.conn is not None:
-            self.outbox += data
         if not self.dirty:
             self.acceptor.mark(self)
         return 0
@@ -261,8 +265,6 @@ cdef class Session:
         self.store.reset()
         if self.kind == K_ORDER:
             self.acceptor.engine.out_seq[self.user] = 0
-        else:
-            self.own_last_out = 0
         self.queue.clear()
         self.gap_asked = 0
 
@@ -352,13 +354,11 @@ cdef class Connection:
     def pause_writing(self):
         """The transport's write buffer is above its high-water mark: read no
         more from this client until it drains (backpressure)."""
-        self.paused = True
         self.transport.pause_reading()
         self.acceptor.log("paused", self.session.name if self.session else self.peer,
                           "the client does not read: reading from it stops")
 
     def resume_writing(self):
-        self.paused = False
         self.transport.resume_reading()
         self.acceptor.log("resumed", self.session.name if self.session else self.peer,
                           "the client reads again")
@@ -414,7 +414,7 @@ cdef class Connection:
         if reset and seq != 1:
             return self.refuse(f"{s.name}: ResetSeqNumFlag with MsgSeqNum {seq}", s,
                                "ResetSeqNumFlag needs MsgSeqNum 1", now)
-        if a.tolerance and abs(m.get_time(52) - now) > a.tolerance:
+        if sending_time_off(m, now, a.tolerance):
             return self.refuse(f"{s.name}: SendingTime accuracy problem", s,
                                "SendingTime accuracy problem", now)
         if reset or s.config.reset_on_logon:
@@ -496,11 +496,11 @@ cdef class Connection:
         # seq == expected
         s.store.set_next_in(seq + 1)
         if rc == P_REJECT:
-            s.reject(m, seq, m.reason, m.ref_tag, _describe(m), now)
+            s.reject(m, seq, m.reason, m.ref_tag, str(m.error()), now)
         elif poss_dup and mt != b'4' and m.find(122) < 0:
             s.reject(m, seq, SRR_REQUIRED_MISSING, 122, "PossDupFlag without OrigSendingTime",
                      now)
-        elif a.tolerance and not poss_dup and abs(m.get_time(52) - now) > a.tolerance:
+        elif not poss_dup and sending_time_off(m, now, a.tolerance):
             s.reject(m, seq, SRR_SENDING_TIME, 52, "SendingTime accuracy problem", now)
             s.logout("SendingTime accuracy problem", now, True)
         elif is_admin_type(mt):
@@ -601,7 +601,6 @@ cdef class Acceptor:
         srv = self.config.server
         self.tolerance = srv.sending_time_tolerance * <nanos_t>NS
         self.logon_timeout = srv.logon_timeout * <nanos_t>NS
-        self.default_heartbeat = srv.heartbeat
         self.log = log if log is not None else (lambda event, who, text: None)
         self.counters = {"refused_logons": 0, "garbled": 0, "errors": 0}
         self.sessions = {}
@@ -670,9 +669,6 @@ cdef class Acceptor:
         """The Session with the client ``target_comp_id``."""
         sender = (sender_comp_id or self.config.engine.comp_id).encode()
         return self.sessions[(sender, target_comp_id.encode())]
-
-    def user_session(self, str user):
-        return self.users[user]
 
     def send(self, list out, nanos_t now):
         """Deliver messages the engine returned to a Python call (an
