@@ -43,10 +43,20 @@ def status(clordid, symbol="ESZ6", side="1"):
     return [(11, clordid), (55, symbol), (54, side)]
 
 
+# The users of the default configuration without its credentials: each sees
+# its own orders alone, so that a test of the order state reads one answer
+# per request (who else sees an order is tested in test_routing.py and the
+# staged scenarios).
+PRIVATE = {"users": [{"name": name} for name in ("PM1", "ET1", "ET2", "ET3", "ET4")]}
+
+
 class Harness:
-    """An Engine and the clients' sides of their sessions."""
+    """An Engine and the clients' sides of their sessions (by default the
+    users of ``PRIVATE``; a ``config`` table that names users keeps its own)."""
 
     def __init__(self, config=None):
+        if config is None or isinstance(config, dict) and "users" not in config:
+            config = {**PRIVATE, **(config or {})}
         self.engine = Engine(config)
         self.seq = collections.defaultdict(int)
         self.now = T0

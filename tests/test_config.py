@@ -38,7 +38,7 @@ def test_inline_table_merged_over_the_default():
     # lists are replaced, not appended to
     config = load({"users": [{"name": "TRADER"}], "instruments": [{"symbol": "ABC"}]})
     assert config.users == (User("TRADER"),)
-    assert config.instruments == (Instrument("ABC"),)
+    assert config.instruments == (Instrument("ABC", gateway="CME-A"),)   # the first exchange gateway
 
 
 def test_merge_does_not_touch_its_inputs():

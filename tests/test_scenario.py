@@ -97,6 +97,8 @@ def test_scenario_files_sorted_and_recursive(tmp_path):
 # ---- generated scenarios -------------------------------------------------------------
 
 WORKED = {"mode": "worked"}
+# the default users without credentials: each sees its own orders alone
+ALONE = {"users": [{"name": name} for name in ("PM1", "ET1", "ET2", "ET3", "ET4")]}
 
 
 def test_passing_scenario(tmp_path):
@@ -173,7 +175,7 @@ def test_expect_to_another_user(tmp_path):
         {"send": order(**{"11": "W"})},
         {"expect": {"11": "W", "150": "0", "56": "PM1"}, "to": "PM1"},
         {"expect_none": True, "to": "*"},
-    ])
+    ], ALONE)
     assert r.passed, r.line()
 
 
@@ -182,22 +184,22 @@ def test_expect_to_a_list_with_only(tmp_path):
     ok = play(tmp_path, both + [
         {"expect": {"35": "8", "11": "X", "150": "0"}, "to": ["PM1", "ET1"], "only": True},
         {"expect_none": True, "to": "*"},
-    ], name="L1")
+    ], ALONE, name="L1")
     assert ok.passed, ok.line()
     # ET1 got the same report too: "only" to PM1 fails
     bad = play(tmp_path, both + [
         {"expect": {"35": "8", "11": "X", "150": "0"}, "to": ["PM1"], "only": True},
-    ], name="L2")
+    ], ALONE, name="L2")
     assert (bad.passed, bad.step) == (False, 3)
     assert bad.message == "ET1 received 35=8 11=X 150=0 too"
     # without "only" the same step holds
     assert play(tmp_path, both + [
         {"expect": {"35": "8", "11": "X", "150": "0"}, "to": ["PM1"]},
-    ], name="L3").passed
+    ], ALONE, name="L3").passed
     # a listed user that got nothing fails, naming the user
     miss = play(tmp_path, both[:1] + [
         {"expect": {"150": "0"}, "to": ["PM1", "ET3"]},
-    ], name="L4")
+    ], ALONE, name="L4")
     assert (miss.passed, miss.step) == (False, 2) and "for ET3, got nothing" in miss.message
 
 
@@ -206,9 +208,42 @@ def test_expect_to_a_list_names_the_user_that_differs(tmp_path):
         {"send": order(), "as": "PM1"},
         {"send": order(**{"38": "5"}), "as": "ET1"},
         {"expect": {"38": "10000"}, "to": ["PM1", "ET1"]},
-    ])
+    ], ALONE)
     assert (r.passed, r.step) == (False, 3)
     assert r.message == "expected 38=10000, got 38=5 (to ET1)"
+
+
+def test_orders_are_seen_by_their_audience(tmp_path):
+    """With the default configuration (seed 000's credentials), an order on
+    CME-A reaches every user whose order book holds its credential."""
+    five = ["PM1", "ET1", "ET2", "ET3", "ET4"]
+    r = play(tmp_path, [
+        {"send": order(), "as": "ET3"},
+        {"expect": {"11": "X", "150": "0"}, "to": five, "only": True},
+        {"expect_none": True, "to": "*"},
+    ])
+    assert r.passed, r.line()
+    r = play(tmp_path, [{"send": order(), "as": "ET3"},
+                        {"expect": {"11": "X"}, "to": ["ET3"], "only": True}], name="O2")
+    assert (r.passed, r.step) == (False, 2) and r.message == "PM1 received 11=X too"
+
+
+@pytest.mark.parametrize("refused, passes, why", [
+    ("claimed by ET1", True, ""),
+    ("claimed by ET2", False, "refused with 'claim order S (New): claimed by ET1', not 'claimed by ET2'"),
+])
+def test_refused_step(tmp_path, refused, passes, why):
+    staged = order(**{"11": "S", "21": "3"})
+    r = play(tmp_path, [
+        {"send": staged},
+        {"act": "claim", "order": "S", "by": "ET1"},
+        {"act": "claim", "order": "S", "by": "ET2", "refused": refused},
+    ])
+    assert (r.passed, r.message) == (passes, why)
+    r = play(tmp_path, [{"send": staged}, {"act": "claim", "order": "S", "by": "ET1",
+                                           "refused": "anything"}], name="R2")
+    assert (r.passed, r.step) == (False, 2)
+    assert r.message == "claim was not refused ('anything' expected)"
 
 
 def test_expect_none_to_everyone(tmp_path):
@@ -216,7 +251,7 @@ def test_expect_none_to_everyone(tmp_path):
         {"send": order(), "as": "ET4"},
         {"expect_none": True, "to": "PM1"},
         {"expect_none": True, "to": "*"},
-    ], name="N1")
+    ], ALONE, name="N1")
     assert (r.passed, r.step) == (False, 3)
     assert r.message.startswith("expected nothing more for ET4, got ")
 

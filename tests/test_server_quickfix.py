@@ -22,8 +22,10 @@ import os
 import sys
 import threading
 
+import pytest
 import quickfix as fix
 import quickfix44 as fix44
+from serverkit import ALONE
 
 WAIT = 5.0                       # seconds, for anything the test waits for
 PM1 = fix.SessionID("FIX.4.4", "PM1", "FASTCORE")
@@ -167,6 +169,7 @@ def check(er: dict[int, str], want: dict[int, object]) -> None:
         assert got == value, f"tag {tag}: {er[tag]!r}, expected {value!r} in {er}"
 
 
+@pytest.mark.server_config(ALONE)
 def test_quickfix_initiator_trades_without_reject(server, tmp_path):
     directory = tmp_path / "quickfix"
     directory.mkdir()

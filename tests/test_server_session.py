@@ -21,6 +21,7 @@ import pytest
 
 from fastcore.codec import Encoder, Message, parse
 from fastcore.messages import NewOrderSingle, Report
+from serverkit import ALONE
 from fastcore.server.client import (
     ClientError, ConnectionClosed, FixClient, LogonRefused, MsgClient,
 )
@@ -594,6 +595,7 @@ def test_our_logout_unanswered_disconnects(server, fix):
 
 # ---- orders end to end -----------------------------------------------------------------
 
+@pytest.mark.server_config(ALONE)
 def test_trade_with_drop_copy(fix):
     buyer, seller, copy = fix("PM1"), fix("ET1"), fix("DC1")
     buyer.send("D", order("BUY1", side="1"))
@@ -614,6 +616,7 @@ def test_trade_with_drop_copy(fix):
                + [("ET1", *fields(m, 17, 11, 150)) for m in sold])
 
 
+@pytest.mark.server_config(ALONE)
 def test_offline_session_gets_stored_messages(fix):
     seller = fix("ET1")
     seller.send("D", order("REST1", side="2"))
@@ -676,7 +679,7 @@ def test_msgspec_logons_refused(server):
     with trader(server) as pm:
         with pytest.raises(ClientError) as denied:
             pm.act("ack", order="X")
-    assert str(denied.value) == "commands are for operators"
+    assert str(denied.value) == "ack is for operators; a trader may child, claim, restage"
 
 
 # ---- garbled input ---------------------------------------------------------------------

@@ -32,10 +32,43 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     timestamp_precision: Literal[0, 3, 6, 9] = 3
 
 
+class Gateway(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where orders are routed. An ``exchange`` gateway trades its
+    instruments; a ``staging`` gateway (TT's Synthetic SE) holds staged
+    (care) orders until a trader works them in child orders."""
+    name: str
+    kind: Literal["exchange", "staging"] = "exchange"
+
+
+class Credential(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A user's credentials on one gateway, each "Member/Group/Trader": the
+    TT ``routing`` credential and the ``exchange`` credential it maps to
+    (the same for an exchange trader, e.g. TTORDAB/001/002 → ABC/ABC/ABC for
+    a TTORD user). ``account``: the customer-default account of the
+    gateway, which child orders of staged orders always take."""
+    routing: str
+    exchange: str = ""                     # default: the routing credential
+    account: str = ""
+
+
 class User(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A user of the engine; ``firm`` groups users for drop copies."""
+    """A user of the engine; ``firm`` groups users for drop copies.
+
+    ``credentials``: gateway name → Credential. Users whose routing
+    credentials share Member and Group on a gateway share an order book
+    there; a user with no credentials on a gateway trades there alone.
+    ``staged_order_creation``: may submit staged orders;
+    ``staged_order_management``: may claim, re-stage and work them."""
     name: str
     firm: str = ""
+    credentials: dict[str, Credential] = {}
+    staged_order_creation: bool = False
+    staged_order_management: bool = False
+
+
+class Account(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An account (1) orders may be booked to."""
+    name: str
 
 
 Number = int | float | str
@@ -47,6 +80,7 @@ class Instrument(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     of ``tick``, quantities of ``lot``; ``min_qty``/``max_qty`` per order (0:
     none); a limit price within ``band`` of ``ref_price`` (band 0: none)."""
     symbol: str
+    gateway: str = ""                      # default: the first exchange gateway
     tick: Number = "0.01"
     lot: Number = 1
     min_qty: Number = 0
@@ -115,6 +149,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     mode: Literal["auto", "worked"] = "auto"
     engine: EngineConfig = EngineConfig()
     matching: MatchingConfig = MatchingConfig()
+    gateways: tuple[Gateway, ...] = ()
+    accounts: tuple[Account, ...] = ()
     users: tuple[User, ...] = ()
     instruments: tuple[Instrument, ...] = ()
     server: ServerConfig = ServerConfig()
@@ -208,6 +244,7 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
     _unique(config.instruments, "symbol", "instruments")
     if len(config.users) > 65535:
         raise ConfigError("users", "at most 65535 users")
+    config = _routing(config)
     for i, ins in enumerate(config.instruments):
         rules(ins, f"instruments[{i}]")
     for account, mode in config.matching.self_trade.items():
@@ -215,6 +252,50 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
             raise ConfigError(f"matching.self_trade.{account}",
                               f"{mode!r} is not one of {', '.join(STP_MODES)}")
     return _server(config)
+
+
+def credential(text: str, entry: str) -> tuple[str, str, str]:
+    """"Member/Group/Trader" → its three parts; ConfigError when it is not one."""
+    parts = text.split("/")
+    if len(parts) != 3 or not all(p and p.isprintable() and "\x01" not in p and
+                                  not p.isspace() for p in parts):
+        raise ConfigError(entry, f"{text!r} is not a credential Member/Group/Trader")
+    return parts[0], parts[1], parts[2]
+
+
+def _routing(config: Config) -> Config:
+    """Gateways, accounts and credentials checked; each instrument's gateway
+    and each credential's exchange part filled in."""
+    _unique(config.gateways, "name", "gateways")
+    _unique(config.accounts, "name", "accounts")
+    gateways = {g.name: g for g in config.gateways}
+    exchanges = [g.name for g in config.gateways if g.kind == "exchange"]
+    accounts = {a.name for a in config.accounts}
+    instruments = []
+    for i, ins in enumerate(config.instruments):
+        if not ins.gateway:
+            if not exchanges:
+                raise ConfigError(f"instruments[{i}].gateway", "no exchange gateway is configured")
+            ins = msgspec.structs.replace(ins, gateway=exchanges[0])
+        elif gateways.get(ins.gateway) is None or gateways[ins.gateway].kind != "exchange":
+            raise ConfigError(f"instruments[{i}].gateway",
+                              f"{ins.gateway!r} is not a configured exchange gateway")
+        instruments.append(ins)
+    users = []
+    for i, user in enumerate(config.users):
+        creds = {}
+        for gw, c in user.credentials.items():
+            entry = f"users[{i}].credentials.{gw}"
+            if gw not in gateways:
+                raise ConfigError(entry, f"{gw!r} is not a configured gateway")
+            credential(c.routing, f"{entry}.routing")
+            c = msgspec.structs.replace(c, exchange=c.exchange or c.routing)
+            credential(c.exchange, f"{entry}.exchange")
+            if c.account and c.account not in accounts:
+                raise ConfigError(f"{entry}.account", f"{c.account!r} is not a configured account")
+            creds[gw] = c
+        users.append(msgspec.structs.replace(user, credentials=creds))
+    return msgspec.structs.replace(config, instruments=tuple(instruments), users=tuple(users))
 
 
 def _server(config: Config) -> Config:

@@ -14,7 +14,28 @@ from fastcore.book cimport Book
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.parser cimport Message
 from fastcore.orders.clordids cimport ClOrdIDIndex
-from fastcore.orders.table cimport OrderTable, request_in
+from fastcore.orders.table cimport OrderTable, order_in, request_in
+from fastcore.visibility cimport Visibility
+
+
+cdef enum:
+    NO_USER = 0xFFFF
+    STAGED_INTERNAL = 1       # a staged order its creator's execution desk may work
+    STAGED_BROKER = 2         # ... re-staged (or staged) to the broker's desk
+
+
+cdef struct route_t:          # the engine's side of an order slot: where it goes, who sees it
+    int64_t handle            # auto mode: its handle in its book, 0 when not in one
+    int64_t parent_id         # a child order: its staged order's OrderID, 0 for none
+    uint32_t audience         # who receives its ExecutionReports (a Visibility audience)
+    uint32_t workers          # a staged order: who may claim it; NO_AUDIENCE otherwise
+    uint32_t account          # its account number (self-trade prevention, Account (1))
+    uint32_t parent           # a child order: its staged order's slot, NONE
+    uint32_t child            # a staged order: its first child, NONE (then through sibling)
+    uint32_t sibling
+    uint16_t claimer          # a staged order: who claimed it, NO_USER
+    uint8_t staged            # 0, STAGED_INTERNAL or STAGED_BROKER
+    uint8_t show_account      # Account (1) goes on its reports
 
 
 cdef class Engine:
@@ -38,13 +59,20 @@ cdef class Engine:
     cdef readonly tuple symbols
     cdef ClOrdIDIndex symbol_ids          # Symbol (55) → instrument index
     cdef readonly list books              # a Book per instrument (auto mode matches in it)
-    cdef int64_t* handles                 # auto mode: the book handle of each slot, 0 none
-    cdef uint32_t cap_handles
     cdef ClOrdIDIndex account_ids         # Account (1) → account number (1, 2, ...)
     cdef bytearray stp                    # self-trade prevention mode per account number
     cdef dict stp_modes                   # the configuration's, by account name
-    cdef tuple user_accounts              # the account of a user's orders without one
+    cdef tuple user_names                 # each user's name as bytes: also the account of its orders without one
     cdef dict names                       # telephoned orders' names → slot
+
+    # ---- routing: who sees each order, staged orders
+    cdef readonly Visibility visibility
+    cdef uint32_t* gateways               # the exchange gateway of each instrument
+    cdef uint32_t staging                 # the staging gateway, NO_BOOK when none
+    cdef uint32_t* default_accounts       # [user * ngateways + gateway]: customer-default account, NO_KEY
+    cdef route_t* routes                  # per slot
+    cdef uint32_t cap_routes
+    cdef uint16_t requester               # the session whose message is being answered, NO_USER
     cdef dict exec_names                  # a desk's names for executions → ExecID
 
     # ---- input
@@ -59,6 +87,7 @@ cdef class Engine:
     # output
     cdef int _begin(self, uint16_t session, const char* msg_type, nanos_t now) except -1
     cdef int _emit(self, uint16_t session) except -1
+    cdef int _emit_to(self, uint16_t session, uint32_t audience, nanos_t now) except -1
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept
     cdef Py_ssize_t _key_len(self, uint32_t key) noexcept
     cdef void _put_key(self, Encoder enc, int tag, uint32_t key) noexcept
@@ -85,11 +114,22 @@ cdef class Engine:
     # auto mode: the books
     cdef object _rule_text(self, int rc, uint32_t instrument, price_t price, qty_t qty)
     cdef object _replace_rules(self, uint32_t slot, const request_in* q)
-    cdef uint32_t _account(self, uint16_t session) except 0
+    cdef uint32_t _account(self, const char* p, Py_ssize_t n) except 0
     cdef int64_t _handle(self, uint32_t slot) noexcept
-    cdef int _set_handle(self, uint32_t slot, int64_t handle) except -1
-    cdef int _enter(self, uint32_t slot, uint32_t account, uint8_t exec_inst,
-                    qty_t qty) except -1
+    cdef route_t* _route(self, uint32_t slot) except NULL
+
+    # routing: who may act on an order, staged orders and their children
+    cdef uint32_t _by_order_id(self, const char* p, Py_ssize_t n) noexcept
+    cdef int _register_order_id(self, uint32_t slot) except -1
+    cdef uint32_t _visible(self, uint16_t session, const char* p, Py_ssize_t n,
+                           uint16_t* orig_session) noexcept
+    cdef object _staged_terms(self, uint16_t session, uint8_t* staged)
+    cdef object _child_terms(self, uint16_t session, uint32_t parent, order_in* o,
+                             bint* has_price, uint32_t* account, int* reason)
+    cdef qty_t _unworked(self, uint32_t parent) noexcept
+    cdef int _cancel_children(self, uint32_t parent) except -1
+    cdef uint32_t _staged(self, str command, order, uint16_t user) except? 0xFFFFFFFE
+    cdef int _enter(self, uint32_t slot, uint8_t exec_inst, qty_t qty) except -1
     cdef int _dispatch(self, Book b) except -1
     cdef int _sync(self, uint32_t slot) except -1
 

@@ -35,6 +35,7 @@ from fastcore.orders.clordids cimport ClOrdIDIndex, NO_KEY, K_ORDER
 from fastcore.orders.states cimport (
     S_PENDING_NEW, S_DONE, S_FILLED, S_DONE_FOR_DAY, ord_status,
 )
+from fastcore.visibility cimport Visibility, NO_AUDIENCE, NO_BOOK
 from fastcore.orders.table cimport (
     OrderTable, order_t, report_t, order_in, request_in, NONE, OK, E_UNKNOWN_ORDER,
     E_DUPLICATE, E_STATE, E_NO_REQUEST, E_QUANTITY, E_UNKNOWN_EXEC, E_STALE, E_MEMORY,
@@ -72,6 +73,11 @@ cdef enum:
     CXL_DUPLICATE = 6
     CXL_OTHER = 99
 
+# ExecRestatementReason (378)
+cdef enum:
+    RST_BROKER_OPTION = 4     # a staged order re-staged to the broker's desk
+    RST_OTHER = 99            # a staged order claimed
+
 # BusinessRejectReason (380)
 cdef enum:
     BRJ_UNSUPPORTED_MSGTYPE = 3
@@ -79,12 +85,24 @@ cdef enum:
 cdef enum:
     MAX_ID = 64               # ExecID / OrderID text
 
+# The tags of staged orders (user-defined range). A NewOrderSingle with
+# HandlInst (21) 3 is a staged (care) order, INTERNAL or BROKER by
+# StagedOrderType; one with ParentOrderID is a child order of the staged
+# order with that OrderID. Their ExecutionReports carry them too, and
+# ClaimedBy once a trader has claimed the staged order.
+cdef enum:
+    TAG_STAGED_ORDER_TYPE = 9100
+    TAG_PARENT_ORDER_ID = 9101
+    TAG_CLAIMED_BY = 9102
+
+STAGED_NAMES = {STAGED_INTERNAL: "INTERNAL", STAGED_BROKER: "BROKER"}
+
 
 COMMANDS = frozenset((
     "pending_new", "ack", "reject", "fill", "done_for_day", "pending_cancel",
     "accept_cancel", "reject_cancel", "pending_replace", "accept_replace",
     "reject_replace", "cancel", "restate", "telephoned", "stop", "bust", "correct",
-    "expire", "halt", "resume", "new_day", "split",
+    "expire", "halt", "resume", "new_day", "split", "claim", "restage", "child",
 ))
 
 
@@ -158,7 +176,8 @@ cdef class Engine:
         self.account_ids = ClOrdIDIndex(64)
         self.stp = bytearray(1)
         self.stp_modes = dict(self.config.matching.self_trade)
-        self.user_accounts = tuple(name.encode() for name in self.sessions)
+        self._routing()
+        self.user_names = tuple(name.encode() for name in self.sessions)   # also their own accounts
         self.exec_prefix = eng.exec_id_prefix.encode()
         if len(self.exec_prefix) > MAX_ID:
             raise ConfigError("engine.exec_id_prefix", f"longer than {MAX_ID} bytes")
@@ -169,9 +188,39 @@ cdef class Engine:
         self.msg = Message.__new__(Message)
         self.scratch = Encoder("C", eng.comp_id)
 
+    def _routing(self):
+        """Visibility from the users' credentials; each instrument's gateway,
+        the staging gateway and the customer-default accounts as numbers."""
+        cdef uint32_t g, u, ngw
+        cdef bytes name
+        self.visibility = Visibility(self.config)
+        ngw = self.visibility.ngateways
+        self.gateways = <uint32_t*>calloc(max(len(self.symbols), 1), sizeof(uint32_t))
+        self.default_accounts = <uint32_t*>calloc(max(len(self.sessions) * ngw, 1),
+                                                  sizeof(uint32_t))
+        if self.gateways == NULL or self.default_accounts == NULL:
+            raise MemoryError()
+        for i, ins in enumerate(self.config.instruments):
+            self.gateways[i] = self.visibility.gateway(ins.gateway)
+        self.staging = NO_BOOK
+        for gw in self.config.gateways:
+            if gw.kind == "staging":
+                self.staging = self.visibility.gateway(gw.name)
+                break
+        for u, user in enumerate(self.config.users):
+            for gw_name, cred in user.credentials.items():
+                if cred.account:
+                    name = cred.account.encode()
+                    g = self.visibility.gateway(gw_name)
+                    self.default_accounts[u * ngw + g] = self._account(
+                        PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+        self.requester = NO_USER
+
     def __dealloc__(self):
         free(self.out_seq)
-        free(self.handles)
+        free(self.routes)
+        free(self.gateways)
+        free(self.default_accounts)
 
     # ---- output ---------------------------------------------------------------
 
@@ -182,6 +231,31 @@ cdef class Engine:
 
     cdef int _emit(self, uint16_t session) except -1:
         self.out.append((self.sessions[session], (<Encoder>self.encoders[session]).finish_bytes()))
+        return 0
+
+    cdef int _emit_to(self, uint16_t session, uint32_t audience, nanos_t now) except -1:
+        """The message just encoded for ``session`` to it, then to every other
+        member of ``audience`` under that member's header: the body is
+        written once and copied."""
+        cdef bytes data = (<Encoder>self.encoders[session]).finish_bytes()
+        cdef const uint16_t* members
+        cdef uint32_t i, n = 0
+        cdef uint16_t m
+        cdef Encoder enc
+        cdef Py_ssize_t k
+        self.out.append((self.sessions[session], data))
+        if audience == NO_AUDIENCE:
+            return 0
+        members = self.visibility.list(audience, &n)
+        for i in range(n):
+            m = members[i]
+            if m == session:
+                continue
+            self.out_seq[m] += 1
+            enc = <Encoder>self.encoders[m]
+            k = enc.rewrap(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), self.out_seq[m],
+                           now, False, None)
+            self.out.append((self.sessions[m], PyBytes_FromStringAndSize(enc.buf + enc.start, k)))
         return 0
 
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept:
@@ -206,21 +280,41 @@ cdef class Engine:
     cdef int _flush(self, nanos_t now) except -1:
         """Encode the table's reports, in order, and empty its buffer."""
         cdef OrderTable t = self.table
-        cdef uint32_t i
+        cdef uint32_t i, audience, parent
         cdef report_t* r
         cdef order_t* o
+        cdef route_t* rt
         cdef Encoder enc
-        cdef bytes sym
+        cdef bytes sym, claimer
+        cdef uint16_t dest
+        cdef qty_t last_qty
+        cdef price_t last_px
+        cdef int64_t exec_id
         i = 0
         while i < t.nreports:               # a book's answer to one report may add more
             r = &t.reports[i]
             o = &t.orders[r.order]
-            enc = <Encoder>self.encoders[o.session]
+            rt = &self.routes[r.order]
+            # an ExecutionReport goes to the order's audience; an answer about
+            # the order to one request (a cancel reject, a status, a duplicate)
+            # to the session that asked
+            dest, audience = o.session, rt.audience
+            if r.msg == b'9':
+                if r.clordid != NO_KEY:
+                    dest = t.ids.keys[r.clordid].session
+                audience = NO_AUDIENCE
+            elif r.exec_type == b'I' or r.flags & R_NO_ORDER_ID:
+                if self.requester != NO_USER:
+                    dest = self.requester
+                audience = NO_AUDIENCE
+            enc = <Encoder>self.encoders[dest]
             sym = <bytes>self.symbols[o.instrument]
-            self._begin(o.session, b"9" if r.msg == b'9' else b"8", now)
-            # one reserve for the fields below: numbers, two ClOrdIDs, the symbol
-            enc.reserve(24 * FIELD_MAX + 2 * MAX_ID + PyBytes_GET_SIZE(sym)
-                        + self._key_len(r.clordid) + self._key_len(r.orig))
+            self._begin(dest, b"9" if r.msg == b'9' else b"8", now)
+            # one reserve for the fields below: numbers, two ClOrdIDs, the
+            # symbol, the account, the staged order's tags
+            enc.reserve(28 * FIELD_MAX + 3 * MAX_ID + PyBytes_GET_SIZE(sym)
+                        + self._key_len(r.clordid) + self._key_len(r.orig)
+                        + (self.account_ids.keys[rt.account].len if rt.show_account else 0))
             if r.msg == b'9':
                 enc.w_int(37, o.order_id)
                 self._put_key(enc, 11, r.clordid)
@@ -245,8 +339,17 @@ cdef class Engine:
                 enc.w_char(39, r.ord_status)
                 if r.reason >= 0 and r.exec_type == b'8':
                     enc.w_int(103, r.reason)
+                if rt.show_account:
+                    enc.w_raw(1, self.account_ids.text(rt.account),
+                              self.account_ids.keys[rt.account].len)
                 enc.w_raw(55, PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
                 enc.w_char(54, o.side)
+                if rt.staged:
+                    enc.w_char(21, b'3')
+                    enc.w_raw(TAG_STAGED_ORDER_TYPE, b"BROKER" if rt.staged == STAGED_BROKER
+                              else b"INTERNAL", 6 if rt.staged == STAGED_BROKER else 8)
+                if rt.parent_id:
+                    enc.w_int(TAG_PARENT_ORDER_ID, rt.parent_id)
                 if r.order_qty or not o.cash_qty:
                     enc.w_fixed(38, r.order_qty, QTY_DIGITS)
                 if o.cash_qty:
@@ -264,14 +367,23 @@ cdef class Engine:
                 if r.flags & R_DAY_QTY:
                     enc.w_fixed(424, r.day_order_qty, QTY_DIGITS)
                     enc.w_fixed(425, r.day_cum_qty, QTY_DIGITS)
+            if rt.staged and rt.claimer != NO_USER and r.msg != b'9':
+                claimer = <bytes>self.user_names[rt.claimer]
+                enc.put_raw(TAG_CLAIMED_BY, PyBytes_AS_STRING(claimer), PyBytes_GET_SIZE(claimer))
             enc.put_time(60, now)
             if r.text >= 0:
                 enc.put(58, self.texts[r.text])
-            self._emit(o.session)
+            self._emit_to(dest, audience, now)
+            # a child's fill is a fill of its staged order too, for that one's audience
+            parent = rt.parent if r.msg == b'8' and r.exec_type == b'F' else NONE
+            last_qty, last_px = r.last_qty, r.last_px
             if self.auto:
-                self._sync(r.order)
+                self._sync(r.order)         # may add reports: r and rt are stale after it
+            if parent != NONE and t.fill(parent, last_qty, last_px, &exec_id) == E_MEMORY:
+                raise MemoryError()
             i += 1
         t.nreports = 0
+        self.requester = NO_USER
         if self.texts:
             self.texts.clear()
         return 0
@@ -394,8 +506,11 @@ cdef class Engine:
         cdef order_in o
         cdef const char* p
         cdef Py_ssize_t n
-        cdef uint32_t slot, k
-        cdef int rc, i
+        cdef uint32_t slot, k, parent = NONE, account = NO_KEY
+        cdef int rc, i, reason = REJ_OTHER
+        cdef uint8_t staged = 0
+        cdef route_t* rt
+        cdef uint32_t* link
         cdef bint has_price, poss_resend = False
         self._field(11, &o.clordid, &n)
         o.clordid_len = <uint32_t>n
@@ -421,6 +536,15 @@ cdef class Engine:
         o.instrument = self.symbol_ids.keys[k].order
         self._read_terms(&o.qty, &o.cash_qty, &o.price, &has_price, &o.side,
                          &o.ord_type, &o.tif)
+        if self._field(TAG_PARENT_ORDER_ID, &p, &n):      # a child order of a staged order
+            parent = self._by_order_id(p, n)
+            why = self._child_terms(session, parent, &o, &has_price, &account, &reason)
+            if why is not None:
+                return self._reject_order(session, b'8', reason, why, now)
+        elif self._field(21, &p, &n) and _is(p, n, b'3'):  # a staged (care) order
+            why = self._staged_terms(session, &staged)
+            if why is not None:
+                return self._reject_order(session, b'8', REJ_UNSUPPORTED, why, now)
         why = self._check_terms(o.side, o.ord_type, o.tif)
         if why is not None:
             return self._reject_order(session, b'8', REJ_UNSUPPORTED, why, now)
@@ -434,10 +558,11 @@ cdef class Engine:
         o.flags = F_HAS_PRICE if has_price and o.ord_type != b'1' else 0
         if not has_price or o.ord_type == b'1':
             o.price = 0
-        if self.auto:
+        if self.auto or staged:
             if o.qty == 0:
                 return self._reject_order(session, b'8', REJ_UNSUPPORTED,
                                           "CashOrderQty needs a desk: send OrderQty (38)", now)
+        if self.auto and not staged:
             rc = (<Book>self.books[o.instrument]).check(o.price, o.qty, o.ord_type == b'2', True)
             if rc:
                 return self._reject_order(
@@ -454,13 +579,95 @@ cdef class Engine:
                     o.exec_inst |= EI_CANCEL_ON_HALT
                 elif p[i] == b'Z':
                     o.exec_inst |= EI_CANCEL_IF_NOT_BEST
+        if account == NO_KEY and self._field(1, &p, &n) and n:
+            account = self._account(p, n)
         rc = t.new_order(&o, &slot)
         if rc == E_MEMORY:
             return self._reject_order(session, b'8', REJ_OTHER, "order table full", now)
-        if self.auto:
+        rt = self._route(slot)
+        rt.show_account = account != NO_KEY
+        if account == NO_KEY and self.auto:     # self-trade prevention: the user's own
+            account = self._account(PyBytes_AS_STRING(<bytes>self.user_names[session]),
+                                    PyBytes_GET_SIZE(<bytes>self.user_names[session]))
+        rt.account = account
+        if staged:
+            self.visibility.staged(session, self.staging, self.gateways[o.instrument],
+                                   staged == STAGED_BROKER, &rt.audience, &rt.workers)
+            rt.staged = staged
+        else:
+            rt.audience = self.visibility.standard(session, self.gateways[o.instrument])
+        if parent != NONE:                  # the staged order's children, oldest first
+            rt.parent = parent
+            rt.parent_id = t.orders[parent].order_id
+            link = &self.routes[parent].child
+            while link[0] != NONE:
+                link = &self.routes[link[0]].sibling
+            link[0] = slot
+        self._register_order_id(slot)
+        if staged:                          # the staging gateway acknowledges it at once
             t.ack(slot, 0)
-            self._enter(slot, self._account(session), o.exec_inst, o.qty)
+        elif self.auto:
+            t.ack(slot, 0)
+            self._enter(slot, o.exec_inst, o.qty)
         return self._flush(now)
+
+    cdef object _staged_terms(self, uint16_t session, uint8_t* staged):
+        """None, or why ``session`` may not stage the order in ``msg``;
+        ``staged`` is set to its kind."""
+        cdef const char* p
+        cdef Py_ssize_t n
+        if not self.visibility.may_create(session):
+            return f"{self.sessions[session]} may not create staged orders"
+        if self.staging == NO_BOOK:
+            return "no staging gateway is configured"
+        staged[0] = STAGED_INTERNAL
+        if self._field(TAG_STAGED_ORDER_TYPE, &p, &n):
+            if p[:n] == b"BROKER":
+                staged[0] = STAGED_BROKER
+            elif p[:n] != b"INTERNAL":
+                return f"StagedOrderType ({TAG_STAGED_ORDER_TYPE}) is INTERNAL or BROKER"
+        return None
+
+    cdef object _child_terms(self, uint16_t session, uint32_t parent, order_in* o,
+                             bint* has_price, uint32_t* account, int* reason):
+        """None, or why ``session`` may not work the staged order at ``parent``
+        with the child order ``o`` (``reason``: its OrdRejReason). The child
+        takes the staged order's price and TimeInForce unless it gives its
+        own, and its user's customer-default account on the gateway, always."""
+        cdef OrderTable t = self.table
+        cdef order_t* po
+        cdef route_t* pr
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef qty_t free
+        reason[0] = REJ_OTHER
+        if parent == NONE or not self.routes[parent].staged or \
+                not self.visibility.contains(self.routes[parent].audience, session):
+            reason[0] = REJ_UNKNOWN_ORDER       # as if there were none: nothing revealed
+            return f"unknown staged order: ParentOrderID ({TAG_PARENT_ORDER_ID})"
+        po, pr = &t.orders[parent], &self.routes[parent]
+        if po.state & S_DONE:
+            return f"the staged order is {state_names(po.state)}"
+        if pr.claimer != session:
+            return ("claim the staged order before working it" if pr.claimer == NO_USER
+                    else f"the staged order is claimed by {self.sessions[pr.claimer]}")
+        if o.instrument != po.instrument or o.side != po.side:
+            return "a child order trades its staged order's Symbol (55) and Side (54)"
+        if not has_price[0] and o.ord_type == b'2' and po.flags & F_HAS_PRICE:
+            o.price, has_price[0] = po.price, True
+        if not self._field(59, &p, &n):
+            o.tif = po.tif
+        free = self._unworked(parent)
+        if o.qty > free:
+            reason[0] = REJ_QUANTITY
+            return (f"child quantity {_decimal(o.qty, QTY_DIGITS)} is above the staged "
+                    f"order's unworked quantity {_decimal(free, QTY_DIGITS)}")
+        account[0] = self.default_accounts[session * self.visibility.ngateways
+                                           + self.gateways[o.instrument]]
+        if account[0] == NO_KEY:
+            return (f"{self.sessions[session]} has no customer-default account on "
+                    f"{self.visibility.gateways[self.gateways[o.instrument]]}")
+        return None
 
     cdef int _request(self, uint16_t session, char kind, nanos_t now) except -1:
         cdef OrderTable t = self.table
@@ -476,11 +683,11 @@ cdef class Engine:
         q.clordid_len = <uint32_t>n
         self._field(41, &q.orig, &n)
         q.orig_len = <uint32_t>n
-        q.session = session
+        q.session = q.orig_session = session
         q.kind = kind
         self._read_terms(&q.qty, &cash, &q.price, &has_price, &q.side, &q.ord_type, &q.tif)
         q.has_price = has_price
-        slot = t.find(session, q.orig, q.orig_len)
+        slot = self._visible(session, q.orig, q.orig_len, &q.orig_session)
         if slot != NONE:
             o = &t.orders[slot]
             self._field(55, &p, &n)
@@ -504,6 +711,15 @@ cdef class Engine:
                                                 "a positive OrderQty (38) is required", now)
                 if q.ord_type == b'1':
                     q.has_price = False
+                if self.routes[slot].parent != NONE and q.qty - o.cum_qty - t.leaves(o) > \
+                        self._unworked(self.routes[slot].parent):
+                    return self._reject_request(
+                        session, slot, CXL_OTHER, "child quantity above the staged order's "
+                        "unworked quantity", now)
+                if self.routes[slot].staged and q.qty - o.cum_qty < \
+                        t.leaves(o) - self._unworked(slot):
+                    return self._reject_request(
+                        session, slot, CXL_OTHER, "quantity below what child orders work", now)
         rc = t.add_request(&q, &slot, &req)
         if rc == E_UNKNOWN_ORDER:
             return self._reject_request(session, NONE, CXL_UNKNOWN, "unknown order", now)
@@ -520,7 +736,15 @@ cdef class Engine:
                 "OrigClOrdID (41) is not the order's current ClOrdID", now)
         if rc == E_MEMORY:
             return self._reject_request(session, slot, CXL_OTHER, "request table full", now)
-        if self.auto:
+        if self.routes[slot].staged:        # the staging gateway answers at once
+            if kind == b'F':
+                self._cancel_children(slot)
+                rc = t.accept_cancel(slot, req)
+            else:
+                rc = t.accept_replace(slot, req)
+            if rc == E_MEMORY:
+                raise MemoryError()
+        elif self.auto:
             why = self._replace_rules(slot, &q) if kind == b'G' else None
             if why is None:
                 rc = t.accept_cancel(slot, req) if kind == b'F' else t.accept_replace(slot, req)
@@ -530,7 +754,7 @@ cdef class Engine:
                     raise RuntimeError(f"auto mode: request refused with {ERROR_CODES.get(rc, rc)}")
                 elif kind == b'G' and self._handle(slot) == 0 and t.leaves(&t.orders[slot]) > 0:
                     # a larger quantity reopened a filled order: what is left enters the book
-                    self._enter(slot, self._account(session), 0, t.leaves(&t.orders[slot]))
+                    self._enter(slot, 0, t.leaves(&t.orders[slot]))
             if why is not None:
                 t.reject_request(slot, req, CXL_TOO_LATE if rc == E_STATE else CXL_OTHER)
                 self._text(why)
@@ -566,17 +790,10 @@ cdef class Engine:
         rc = (<Book>self.books[o.instrument]).check(q.price, q.qty, True, False)
         return self._rule_text(rc, o.instrument, q.price, q.qty) if rc else None
 
-    cdef uint32_t _account(self, uint16_t session) except 0:
-        """The account number of the order in ``self.msg``: its Account (1), or
-        its user's name when it has none. New accounts are numbered as met."""
-        cdef const char* p
-        cdef Py_ssize_t n
-        cdef uint32_t k
-        cdef bytes name
-        if not self._field(1, &p, &n) or n == 0:
-            name = <bytes>self.user_accounts[session]
-            p, n = PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)
-        k = self.account_ids.find(0, p, <uint32_t>n)
+    cdef uint32_t _account(self, const char* p, Py_ssize_t n) except 0:
+        """The number of the account named ``p[:n]``; new accounts are numbered
+        as met, with the configuration's self-trade prevention mode."""
+        cdef uint32_t k = self.account_ids.find(0, p, <uint32_t>n)
         if k != NO_KEY:
             return k
         k = self.account_ids.add(0, p, <uint32_t>n, 0, K_ORDER, NO_KEY)
@@ -590,33 +807,111 @@ cdef class Engine:
 
     cdef int64_t _handle(self, uint32_t slot) noexcept:
         """The order's handle in its book; 0 when it is not in one."""
-        return self.handles[slot] if slot < self.cap_handles else 0
+        return self.routes[slot].handle if slot < self.cap_routes else 0
 
-    cdef int _set_handle(self, uint32_t slot, int64_t handle) except -1:
+    cdef route_t* _route(self, uint32_t slot) except NULL:
+        """The route of a new order at ``slot``, reset: seen by its user alone."""
         cdef uint32_t cap
-        cdef int64_t* p
-        if slot >= self.cap_handles:
-            cap = max(slot + 1, 2 * self.cap_handles, 1024)
-            p = <int64_t*>realloc(self.handles, cap * sizeof(int64_t))
+        cdef route_t* p
+        cdef route_t* rt
+        if slot >= self.cap_routes:
+            cap = max(slot + 1, 2 * self.cap_routes, 1024)
+            p = <route_t*>realloc(self.routes, cap * sizeof(route_t))
             if p == NULL:
                 raise MemoryError()
-            memset(p + self.cap_handles, 0, (cap - self.cap_handles) * sizeof(int64_t))
-            self.handles, self.cap_handles = p, cap
-        self.handles[slot] = handle
+            memset(p + self.cap_routes, 0, (cap - self.cap_routes) * sizeof(route_t))
+            self.routes, self.cap_routes = p, cap
+        rt = &self.routes[slot]
+        memset(rt, 0, sizeof(route_t))
+        rt.audience = rt.workers = NO_AUDIENCE
+        rt.parent = rt.child = rt.sibling = NONE
+        rt.claimer = NO_USER
+        return rt
+
+    # ---- routing: orders other users see, staged orders --------------------------
+
+    cdef uint32_t _by_order_id(self, const char* p, Py_ssize_t n) noexcept:
+        """The slot of the order whose OrderID (37) is ``p[:n]``, NONE; only
+        orders others can see are known by it."""
+        cdef uint32_t k = self.table.ids.find(NO_USER, p, <uint32_t>n)
+        return self.table.ids.keys[k].order if k != NO_KEY else NONE
+
+    cdef int _register_order_id(self, uint32_t slot) except -1:
+        """Make the order findable by its OrderID when others see it (another
+        user names it by OrderID (37), a child order by ParentOrderID)."""
+        cdef order_t* o = &self.table.orders[slot]
+        cdef char text[24]
+        cdef uint32_t n = 0, key
+        self.visibility.list(self.routes[slot].audience, &n)
+        if n < 2 or self._by_order_id(text, write_int(text, o.order_id)) == slot:
+            return 0
+        key = self.table.ids.add(NO_USER, text, <uint32_t>write_int(text, o.order_id),
+                                 slot, K_ORDER, o.keys)
+        if key == NO_KEY:
+            raise MemoryError()
+        o.keys = key
         return 0
 
-    cdef int _enter(self, uint32_t slot, uint32_t account, uint8_t exec_inst,
-                    qty_t qty) except -1:
+    cdef uint32_t _visible(self, uint16_t session, const char* p, Py_ssize_t n,
+                           uint16_t* orig_session) noexcept:
+        """The order a request of ``session`` names: by one of its own
+        ClOrdIDs (``p[:n]``), or, for an order of another user, by OrderID
+        (37) and that order's ClOrdID. NONE when there is none that
+        ``session`` can see. ``orig_session``: whose ClOrdIDs ``p[:n]`` is among."""
+        cdef OrderTable t = self.table
+        cdef uint32_t slot = t.find(session, p, <uint32_t>n)
+        cdef const char* q
+        cdef Py_ssize_t k
+        orig_session[0] = session
+        if slot == NONE and self._field(37, &q, &k):
+            slot = self._by_order_id(q, k)
+            if slot != NONE:
+                orig_session[0] = t.ids.keys[t.orders[slot].clordid].session
+        if slot != NONE and not self.visibility.contains(self.routes[slot].audience, session):
+            orig_session[0] = session
+            return NONE
+        return slot
+
+    cdef qty_t _unworked(self, uint32_t parent) noexcept:
+        """What of a staged order no working child order covers."""
+        cdef OrderTable t = self.table
+        cdef qty_t free = t.leaves(&t.orders[parent])
+        cdef uint32_t c = self.routes[parent].child
+        while c != NONE:
+            if not t.orders[c].state & S_DONE:
+                free -= t.leaves(&t.orders[c])
+            c = self.routes[c].sibling
+        return free
+
+    cdef int _cancel_children(self, uint32_t parent) except -1:
+        """Cancel a staged order's working children (before the staged order itself)."""
+        cdef OrderTable t = self.table
+        cdef uint32_t c = self.routes[parent].child
+        cdef int rc
+        while c != NONE:
+            if not t.orders[c].state & S_DONE:
+                rc = t.cancel(c, -1)
+                if rc == E_STATE and t.orders[c].state & S_PENDING_NEW:
+                    rc = t.reject(c, 0)     # a desk has not acknowledged it yet
+                if rc == E_MEMORY:
+                    raise MemoryError()
+                if rc == OK:
+                    self._text("its staged order is canceled")
+            c = self.routes[c].sibling
+        return 0
+
+    cdef int _enter(self, uint32_t slot, uint8_t exec_inst, qty_t qty) except -1:
         """Give an acknowledged order (``qty`` of it) to its book and report what it did."""
         cdef order_t* o = &self.table.orders[slot]
         cdef Book b = <Book>self.books[o.instrument]
+        cdef uint32_t account = self.routes[slot].account
         cdef int64_t h = b.add(slot, o.side - 48, o.price, qty, o.ord_type - 48,
                                o.tif - 48, account, self.stp[account],
                                bk.CANCEL_ON_HALT if exec_inst & EI_CANCEL_ON_HALT else 0)
         if h < 0:                           # no memory: the order cannot be worked
             self.table.cancel(slot, -1)
             return self._text(self._rule_text(<int>h, o.instrument, o.price, qty))
-        self._set_handle(slot, h)
+        self.routes[slot].handle = h
         return self._dispatch(b)
 
     cdef int _dispatch(self, Book b) except -1:
@@ -634,11 +929,11 @@ cdef class Engine:
                 if rc == OK:
                     rc = t.fill(<uint32_t>e.other, e.qty, e.price, &exec_id)
                 if e.leaves == 0:
-                    self.handles[e.id] = 0
+                    self.routes[e.id].handle = 0
                 if e.other_leaves == 0:
-                    self.handles[e.other] = 0
+                    self.routes[e.other].handle = 0
             elif e.kind == bk.EV_CANCEL:
-                self.handles[e.id] = 0
+                self.routes[e.id].handle = 0
                 rc = t.cancel(<uint32_t>e.id, 6 if e.reason == bk.R_HALT else -1)
                 if rc == OK:
                     self._text(CANCEL_TEXTS.get(e.reason))
@@ -666,15 +961,15 @@ cdef class Engine:
         if n == NULL or o.state & (S_DONE | S_FILLED | S_DONE_FOR_DAY) or leaves <= 0:
             b.remove(h)
             b.finish()
-            self.handles[slot] = 0
+            self.routes[slot].handle = 0
         elif n.price != o.price or leaves > n.leaves:
             h = b.modify(h, o.price, leaves)
             if h < 0:                       # e.g. a split's price off the tick
-                b.remove(self.handles[slot])
-                self.handles[slot] = 0
+                b.remove(self.routes[slot].handle)
+                self.routes[slot].handle = 0
                 t.cancel(slot, -1)
                 return self._text(self._rule_text(<int>h, o.instrument, o.price, leaves))
-            self.handles[slot] = h
+            self.routes[slot].handle = h
             self._dispatch(b)
         elif leaves < n.leaves:
             b.reduce(h, leaves)
@@ -685,8 +980,9 @@ cdef class Engine:
         cdef const char* p
         cdef Py_ssize_t n
         cdef uint32_t slot
+        cdef uint16_t owner
         self._field(11, &p, &n)
-        slot = self.table.find(session, p, <uint32_t>n)
+        slot = self._visible(session, p, n, &owner)
         if slot == NONE:
             return self._reject_order(session, b'I', REJ_UNKNOWN_ORDER, "unknown order", now)
         self.table.status(slot)
@@ -770,6 +1066,7 @@ cdef class Engine:
         request, or BusinessMessageReject for a type the engine does not take."""
         cdef Message m = self.msg
         cdef char mt = fc_msgtypes[m.msgtype].mt[0] if fc_msgtypes[m.msgtype].mt[1] == 0 else 0
+        self.requester = session
         if mt == b'D':
             return self._new_order(session, now)
         if mt == b'F' or mt == b'G':
@@ -894,6 +1191,8 @@ cdef class Engine:
         if step == 0:
             rc = self.table.pending_cancel(s, r) if kind == b'F' else self.table.pending_replace(s, r)
         elif step == 1:
+            if kind == b'F':
+                self._cancel_children(s)
             rc = self.table.accept_cancel(s, r) if kind == b'F' else self.table.accept_replace(s, r)
         else:
             rc = self.table.reject_request(s, r, int(reason) if reason is not None else -1)
@@ -931,6 +1230,7 @@ cdef class Engine:
         """Unsolicited cancel: ExecType Canceled, with ExecRestatementReason
         ``reason`` if given (e.g. 2 verbal change, 9 canceled, not best)."""
         cdef uint32_t s = self._order("cancel", order, session)
+        self._cancel_children(s)
         self._check(self.table.cancel(s, int(reason) if reason is not None else -1),
                     "cancel", order, s)
         self._text(text)
@@ -984,6 +1284,8 @@ cdef class Engine:
         if why is not None or o.qty <= 0:
             raise CommandRefused("telephoned", order, None, why or "quantity out of range")
         self._check(self.table.new_order(&o, &slot), "telephoned", order, NONE)
+        self._route(slot).audience = self.visibility.standard(sess, self.gateways[o.instrument])
+        self._register_order_id(slot)
         self.names[order] = (slot, self.table.orders[slot].order_id)
         self.table.ack(slot, 0)
         return self._done(now)
@@ -1026,8 +1328,105 @@ cdef class Engine:
     def expire(self, order, *, nanos_t now, session=None):
         """ExecType Expired."""
         cdef uint32_t s = self._order("expire", order, session)
+        self._cancel_children(s)
         self._check(self.table.expire(s), "expire", order, s)
         return self._done(now)
+
+    # -- staged orders: the traders' commands -------------------------------------
+
+    cdef uint32_t _staged(self, str command, order, uint16_t user) except? 0xFFFFFFFE:
+        """The staged order named ``order`` if ``user`` sees it; refused as
+        if there were none otherwise (nothing revealed to outsiders)."""
+        cdef uint32_t s = self._order(command, order, None)
+        if not self.routes[s].staged or not self.visibility.contains(self.routes[s].audience, user):
+            raise CommandRefused(command, order, None, "no such order")
+        if self.table.orders[s].state & S_DONE:
+            raise CommandRefused(command, order, self._state(s), "the order is done")
+        return s
+
+    def claim(self, order, by, *, nanos_t now):
+        """``by`` claims the staged order ``order`` (any ClOrdID it carried):
+        from then on ``by`` alone works it. Its audience is told (ExecType
+        Restated, ExecRestatementReason 99, ClaimedBy (9102)). Refused when
+        someone has claimed it, or ``by`` may not work it (staged order
+        management, and its desk: INTERNAL or BROKER)."""
+        cdef uint16_t u = self._session(by)
+        cdef uint32_t s = self._staged("claim", order, u)
+        cdef route_t* rt = &self.routes[s]
+        if rt.claimer != NO_USER:
+            raise CommandRefused("claim", order, self._state(s),
+                                 f"claimed by {self.sessions[rt.claimer]}")
+        if not self.visibility.contains(rt.workers, u):
+            raise CommandRefused("claim", order, self._state(s),
+                                 f"{by} may not work this {STAGED_NAMES[rt.staged]} staged order")
+        rt.claimer = u
+        self._check(self.table.restate(s, RST_OTHER, 0, 0, False), "claim", order, s)
+        self._text(f"claimed by {by}")
+        return self._done(now)
+
+    def restage(self, order, by, to="BROKER", *, nanos_t now):
+        """``by``, a TTORD execution trader of its desk, re-stages the
+        INTERNAL staged order ``order`` to the broker (``to`` BROKER): the
+        broker's traders now see it and may claim it, the internal ones no
+        longer may; a claim is released. BROKER → INTERNAL is refused, and so
+        is a re-stage while child orders work."""
+        cdef uint16_t u = self._session(by)
+        cdef uint32_t s = self._staged("restage", order, u)
+        cdef route_t* rt = &self.routes[s]
+        cdef uint32_t c = rt.child
+        if to not in ("BROKER", "INTERNAL"):
+            raise CommandRefused("restage", order, self._state(s), f"to {to!r}: BROKER or INTERNAL")
+        if rt.staged == STAGED_BROKER:
+            raise CommandRefused("restage", order, self._state(s),
+                                 "a BROKER staged order never becomes INTERNAL" if to == "INTERNAL"
+                                 else "it is a BROKER staged order already")
+        if to == "INTERNAL":
+            raise CommandRefused("restage", order, self._state(s), "it is INTERNAL already")
+        if not self.visibility.contains(rt.workers, u) or not self.visibility.is_ttord(u, self.staging):
+            raise CommandRefused("restage", order, self._state(s),
+                                 f"{by} may not re-stage it: a TTORD execution trader of its desk may")
+        if rt.claimer != NO_USER and rt.claimer != u:
+            raise CommandRefused("restage", order, self._state(s),
+                                 f"claimed by {self.sessions[rt.claimer]}")
+        while c != NONE:
+            if not self.table.orders[c].state & S_DONE:
+                raise CommandRefused("restage", order, self._state(s),
+                                     "child orders are working: cancel them first")
+            c = self.routes[c].sibling
+        self.visibility.staged(self.table.orders[s].session, self.staging,
+                               self.gateways[self.table.orders[s].instrument], True,
+                               &rt.audience, &rt.workers)
+        rt.staged = STAGED_BROKER
+        rt.claimer = NO_USER
+        self._register_order_id(s)
+        self._check(self.table.restate(s, RST_BROKER_OPTION, 0, 0, False), "restage", order, s)
+        self._text(f"re-staged to BROKER by {by}")
+        return self._done(now)
+
+    def child(self, order, by, qty, px=None, clordid=None, ord_type=None, tif=None,
+              *, nanos_t now):
+        """``by``, who claimed the staged order ``order``, submits a child
+        order of ``qty`` (default ClOrdID: ``order``-n): the NewOrderSingle
+        with ParentOrderID (9101) a FIX client would send, answered the same
+        way. Price, OrdType and TimeInForce default to the staged order's."""
+        cdef uint32_t s = self._order("child", order, None)
+        cdef order_t* o = &self.table.orders[s]
+        cdef uint32_t c = self.routes[s].child
+        cdef int n = 1
+        while c != NONE:
+            n += 1
+            c = self.routes[c].sibling
+        fields = [(11, str(clordid) if clordid is not None else f"{order}-{n}"),
+                  (TAG_PARENT_ORDER_ID, str(o.order_id)), (55, self.symbols[o.instrument].decode()),
+                  (54, chr(o.side)), (38, str(qty)),
+                  (40, str(ord_type) if ord_type is not None else chr(o.ord_type))]
+        if px is not None:
+            fields.append((44, str(px)))
+        if tif is not None:
+            fields.append((59, str(tif)))
+        from fastcore.messages import transact_time
+        fields.append((60, transact_time(now)))
+        return self.submit(self.scratch.encode("D", fields, 1, now), by, now)
 
     cdef uint32_t _instrument(self, str command, symbol) except? 0xFFFFFFFE:
         cdef bytes sym = str(symbol).encode()

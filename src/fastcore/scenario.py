@@ -145,10 +145,19 @@ class Player:
     def act(self, step: dict[str, Any]) -> None:
         if not isinstance(step["act"], str):
             raise StepFailed("act must name a command")
-        args = {k: v for k, v in step.items() if k not in ("act", "as")}
+        args = {k: v for k, v in step.items() if k not in ("act", "as", "refused")}
         if "as" in step:
             args["session"] = step["as"]
-        self._act(step["act"], args)
+        refused = step.get("refused")
+        if refused is None:
+            return self._act(step["act"], args)
+        try:
+            self._act(step["act"], args)
+        except (StepFailed, FastcoreError) as exc:
+            if str(refused) not in str(exc):
+                raise StepFailed(f"refused with {str(exc)!r}, not {refused!r}") from None
+        else:
+            raise StepFailed(f"{step['act']} was not refused ({refused!r} expected)")
 
     def _act(self, command: str, args: dict[str, Any]) -> None:
         self._deliver(self.engine.act(command, now=self.now, **args))

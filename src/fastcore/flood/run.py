@@ -114,15 +114,18 @@ async def flood(opts: Options) -> Result:
         raise ValueError("closed loop needs a window of at least 1")
     loop = asyncio.get_running_loop()
     mix = parse_mix(opts.mix)
-    prefix = f"F{time.time_ns() // 1_000_000 % 10**10}."    # unique per run on a live server
+    # ClOrdIDs unique per run on a live server and per session: a session
+    # may also see the reports of others' orders (a shared order book)
+    run = time.time_ns() // 1_000_000 % 10**10
+    prefixes = [f"F{run}.{j}." for j in range(len(opts.sessions))]
     per = opts.count // len(opts.sessions)
     sending_time = time.time_ns()
     streams = [build(comp, opts.target, per, mix, opts.seed, prefix, opts.symbol,
                      Decimal(opts.tick), Decimal(opts.mid), 2, sending_time)
-               for comp in opts.sessions]
+               for comp, prefix in zip(opts.sessions, prefixes)]
     sessions: list[Protocol] = []
     try:
-        for comp, stream in zip(opts.sessions, streams):
+        for comp, stream, prefix in zip(opts.sessions, streams, prefixes):
             sessions.append(await _connect(opts, comp, stream, prefix.encode(), loop))
         start = now_ns()
         deadline = start + int(opts.duration * 1e9)

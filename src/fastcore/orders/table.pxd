@@ -133,7 +133,8 @@ cdef struct request_in:       # a cancel or replace request
     uint32_t orig_len
     qty_t qty
     price_t price
-    uint16_t session
+    uint16_t session          # who asks: its ClOrdID is a key of this session
+    uint16_t orig_session     # the session whose ClOrdIDs OrigClOrdID is among
     char kind                 # 'F' or 'G'
     char side, ord_type, tif
     uint8_t has_price

@@ -10,10 +10,10 @@ when the operation happens.
 from cpython.buffer cimport PyBuffer_FillInfo
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 from fastcore._types cimport price_t, qty_t
-from fastcore.orders.clordids cimport ClOrdIDIndex, NO_KEY, K_ORDER, K_REQUEST
+from fastcore.orders.clordids cimport ClOrdIDIndex, key_t, NO_KEY, K_ORDER, K_REQUEST
 from fastcore.orders.states cimport (
     ord_status, S_PENDING_NEW, S_NEW, S_REJECTED, S_PARTIAL, S_EXPIRED, S_CANCELED,
     S_STOPPED, S_FILLED, S_DONE_FOR_DAY, S_PENDING_REPLACE, S_PENDING_CANCEL, S_DONE,
@@ -284,14 +284,12 @@ cdef class OrderTable:
     cdef uint32_t find_request(self, uint32_t slot, char kind, const char* p, uint32_t n) noexcept:
         """The outstanding request of ``kind`` ('F'/'G', 0 any) on the order with
         ClOrdID ``p[:n]``, or the oldest one when ``n`` is 0; NONE."""
-        cdef order_t* o = &self.orders[slot]
-        cdef uint32_t k = NO_KEY, r = o.requests
-        if n:
-            k = self.ids.find(o.session, p, n)
-            if k == NO_KEY:
-                return NONE
+        cdef uint32_t r = self.orders[slot].requests
+        cdef key_t* k
         while r != NONE:
-            if (kind == 0 or self.reqs[r].kind == kind) and (n == 0 or self.reqs[r].key == k):
+            k = &self.ids.keys[self.reqs[r].key]
+            if (kind == 0 or self.reqs[r].kind == kind) and (
+                    n == 0 or (k.len == n and memcmp(self.ids.text(self.reqs[r].key), p, n) == 0)):
                 return r
             r = self.reqs[r].next
         return NONE
@@ -402,9 +400,11 @@ cdef class OrderTable:
         """Record a cancel or replace request (nothing reported yet).
 
         OrigClOrdID must name the order's ClOrdID or a request outstanding on
-        it (chained replaces); ``slot`` is set whenever the order is found.
+        it (chained replaces), among the ClOrdIDs of ``orig_session`` (the
+        asker's own, or the order's when another user of its audience asks);
+        ``slot`` is set whenever the order is found.
         """
-        cdef uint32_t k = self.ids.find(q.session, q.orig, q.orig_len), s, r, key
+        cdef uint32_t k = self.ids.find(q.orig_session, q.orig, q.orig_len), s, r, key
         cdef uint32_t* link
         cdef order_t* o
         cdef request_t* e
@@ -957,7 +957,7 @@ cdef class OrderTable:
             q.orig_len = self.ids.keys[t.clordid].len
             q.clordid = text
             q.clordid_len = <uint32_t>_write_id(text, c.request)
-            q.session = t.session
+            q.session = q.orig_session = t.session
             q.kind = b'F' if c.op == OP_CANCEL_REQUEST else b'G'
             q.qty = c.qty
             q.price = c.px

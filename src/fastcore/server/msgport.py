@@ -10,6 +10,8 @@ from the server). The first frame is a Logon:
   OrderCancelReplaceRequest / OrderStatusRequest and receives, as a Report,
   every message the engine sends to its user (the same messages, with the
   same MsgSeqNum, as its FIX session: this is another view of that session);
+  A trader also sends Act for the staged-order commands it runs itself
+  (``claim``, ``restage``, ``child``; ``by`` is the trader);
 * an **operator** (``[[operators]]`` in the configuration) sends Act, the
   sell-side commands of the scenario format, and Reset when it may.
 
@@ -34,6 +36,8 @@ from fastcore.messages import (
 )
 
 HEADER = struct.Struct(">I")
+# the commands a trader runs itself, as its user
+TRADER_COMMANDS = frozenset(("claim", "restage", "child"))
 MAX_FRAME = 1 << 20
 # header and trailer tags a Report leaves out
 _ENVELOPE = frozenset((8, 9, 10, 35, 49, 56, 34, 52, 43, 122))
@@ -207,10 +211,16 @@ class MsgProtocol(asyncio.BufferedProtocol):
         self.write(Ack(text=f"logged on as {msg.role} {msg.user}"))
 
     def act(self, msg: Act, now: int) -> None:
+        args = msg.args
         if self.operator is None:
-            return self.write(Refused(id=msg.id, text="commands are for operators"))
+            if msg.command not in TRADER_COMMANDS:
+                return self.write(Refused(id=msg.id, text=f"{msg.command} is for operators; a "
+                                          f"trader may {', '.join(sorted(TRADER_COMMANDS))}"))
+            if args.get("by", self.user) != self.user:
+                return self.write(Refused(id=msg.id, text=f"a trader acts as itself, not {args['by']}"))
+            args = {**args, "by": self.user}
         try:
-            out = self.acceptor.engine.act(msg.command, now=now, **msg.args)
+            out = self.acceptor.engine.act(msg.command, now=now, **args)
         except (FastcoreError, ValueError, TypeError, KeyError) as exc:
             return self.write(Refused(id=msg.id, text=str(exc)))
         self.acceptor.send(out, now)
