@@ -81,9 +81,14 @@ TAKE_QTY = (1, 5)               # ET1's orders
 MIX = (("touch", 0.15), ("far", 0.25), ("cancel", 0.25), ("replace", 0.10), ("take", 0.25))
 READ_BYTES = 65536              # a socket read (the Connection's buffer is as large)
 
-# the embedded default configuration, loaded once (an Engine made from it
-# takes ~25 us, from the file ~300 us)
-CONFIG = load()
+# the embedded default configuration with its users' credentials left out,
+# loaded once (an Engine made from it takes ~25 us, from the file ~300 us):
+# every report goes to its order's user alone, the pipeline's own cost
+PRIVATE_NAMES = ("PM1", "ET1", "ET2", "ET3", "ET4")
+PRIVATE = {"users": [{"name": name} for name in PRIVATE_NAMES]}
+CONFIG = load(PRIVATE)
+# ... and as it is: seed 000's order books, every report to all five users
+ROUTED = load()
 
 
 def price(ticks):
@@ -288,6 +293,27 @@ def test_pipeline_submit_fastcore(benchmark, paired, stream):
 
 
 @pytest.mark.benchmark(group="pipeline.submit")
+def test_pipeline_submit_routed(benchmark, stream):
+    """The same stream through Engine.submit on the embedded default
+    configuration: seed 000's credentials put all five users in one order
+    book on CME-A, so every report also goes to the four others (its body
+    encoded once, re-headed for each). extra_info: the reports and the
+    recipients per message."""
+    engine, alone = Engine(ROUTED), Engine(CONFIG)
+    replies = [r for msg, user in zip(stream.msgs, stream.senders)
+               for r in engine.submit(msg, user, NOW)]
+    private = [r for msg, user in zip(stream.msgs, stream.senders)
+               for r in alone.submit(msg, user, NOW)]
+    every = sorted(r[1:] for r in summary(private))
+    for user in PRIVATE_NAMES:                  # each user gets every report, once
+        assert sorted(r[1:] for r in summary(replies) if r[0] == user) == every, user
+    benchmark.extra_info.update(messages=len(stream), reports=len(private),
+                                recipients=len(replies), quick=QUICK)
+    benchmark.pedantic(stream.submit_all, setup=lambda: ((Engine(ROUTED),), {}),
+                       rounds=BATCH_ROUNDS, warmup_rounds=BATCH_WARMUP)
+
+
+@pytest.mark.benchmark(group="pipeline.submit")
 def test_pipeline_submit_parse_encode(benchmark, stream):
     """The peer: Parser.parse of each message + one ExecutionReport encoded."""
     parser, enc = codec.Parser(), codec.Encoder(COMP_ID, "PM1")
@@ -351,8 +377,8 @@ class Server:
     in ``root``: a fresh one empties and closes the stores of the one before."""
 
     def __init__(self, stream, root):
-        self.config = load({"sessions": [], "server": {"sending_time_tolerance": 0,
-                                                       "store": str(root)}})
+        self.config = load({**PRIVATE, "sessions": [],
+                            "server": {"sending_time_tolerance": 0, "store": str(root)}})
         self.windows = stream.windows()
         self.acceptor = None
 

@@ -129,3 +129,67 @@ def test_staged_broker_spread(benchmark, vis):
     """BROKER orders round all the users as creators."""
     ids = _run(benchmark, vis, vis._bench_staged, (0, SSE, XCH, True, BATCH, True), 2)
     assert ids == vis.staged_ids(f"T{(BATCH - 1) % USERS}", "SSE", "XCH", True)
+
+
+# ---- fan-out: one report to many recipients ------------------------------------
+
+FAN = 100                       # users in one order book
+FAN_ORDERS = 2_000 if QUICK else 10_000
+
+
+def fan_stream():
+    """FAN_ORDERS NewOrderSingle from user F0 for ESZ6, buys at prices that
+    never cross: the engine acknowledges each (auto mode), one report each."""
+    from fastcore.codec import Encoder
+    enc = Encoder("F0", "FASTCORE")
+    return [enc.encode("D", [(11, f"O{i}"), (55, "ESZ6"), (54, "1"), (38, "1"), (40, "2"),
+                             (44, f"{4000 + (i % 400) * 0.25:.2f}"), (59, "0"),
+                             (60, "20261121-09:30:00.000")], i + 1, 0)
+            for i in range(FAN_ORDERS)]
+
+
+def fan_config(shared: bool):
+    """FAN users; ``shared``: all in one order book on CME-A (the same
+    Member/Group), else without credentials (each alone)."""
+    users = [{"name": f"F{i}"} for i in range(FAN)]
+    if shared:
+        for i, u in enumerate(users):
+            u["credentials"] = {"CME-A": {"routing": f"DESK/ONE/{i}"}}
+    return load({"users": users})
+
+
+def submit_all(engine, msgs):
+    for msg in msgs:
+        engine.submit(msg, "F0", 1_795_253_400_000_000_000)
+
+
+@pytest.mark.benchmark(group="routing.fanout")
+def test_fanout_per_recipient(benchmark):
+    """The stream on an engine whose FAN users share one order book (each
+    acknowledgement to all FAN: its fields encoded once, copied under each
+    recipient's header) against the same stream with each user alone,
+    timed the same way in the same test: ``ns_per_recipient`` = (shared −
+    alone) / (orders × (FAN − 1)), medians."""
+    import statistics
+    import time
+    from fastcore.engine import Engine
+    msgs, shared, alone = fan_stream(), fan_config(True), fan_config(False)
+    out = Engine(shared).submit(msgs[0], "F0", 0)
+    assert sorted(to for to, _ in out) == sorted(f"F{i}" for i in range(FAN))
+    assert len({data[data.index(b"\x0135=8"):data.rindex(b"\x0110=")].split(b"\x0152=")[1]
+                for _, data in out}) == 1                    # the same fields for everyone
+    benchmark.extra_info.update(messages=FAN_ORDERS, recipients=FAN, quick=QUICK)
+    benchmark.pedantic(submit_all, setup=lambda: ((Engine(shared), msgs), {}),
+                       rounds=BATCH_ROUNDS, warmup_rounds=BATCH_WARMUP)
+    if getattr(benchmark, "stats", None) is None:          # --benchmark-disable
+        return
+    times = []
+    for _ in range(BATCH_ROUNDS):
+        engine = Engine(alone)
+        start = time.perf_counter()
+        submit_all(engine, msgs)
+        times.append(time.perf_counter() - start)
+    base = statistics.median(times)
+    benchmark.extra_info.update(
+        ns_alone_per_order=base * 1e9 / FAN_ORDERS,
+        ns_per_recipient=(benchmark.stats.stats.median - base) * 1e9 / (FAN_ORDERS * (FAN - 1)))

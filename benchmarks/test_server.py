@@ -5,7 +5,10 @@ Python binding, acknowledging every order) driven by the same load, in the
 same run, on the same machine.
 
 Each server runs as its own process on 127.0.0.1; the load client runs in
-this process under uvloop. Figures go into extra_info (bench_check reads them):
+this process under uvloop. fastcore serves the embedded default with its
+users' credentials left out: each session's reports go to it alone, as they
+do on the other two (what sharing an order book costs is in
+test_pipeline.py's routed figure and test_routing.py). Figures go into extra_info (bench_check reads them):
 latencies in ns from the HDR histogram, ``ns_per_order`` = 1e9 / throughput.
 
 * one outstanding: one session, window 1: p50 and p99 of the round trip;
@@ -67,9 +70,11 @@ class ServerProcess:
 @pytest.fixture(scope="module")
 def fastcore_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fastcore")
+    (tmp / "users.toml").write_text("".join(f'[[users]]\nname = "{name}"\n'
+                                            for name in ("PM1", "ET1", "ET2", "ET3", "ET4")))
     server = ServerProcess(
         [sys.executable, "-m", "fastcore.cli", "serve", "--port", "0", "--msgspec-port", "0",
-         "--store", str(tmp / "store")],
+         "--store", str(tmp / "store"), "--config", str(tmp / "users.toml")],
         r"listening\s+127\.0\.0\.1:(\d+)", tmp)
     yield server
     server.stop()

@@ -51,6 +51,7 @@ cdef class Engine:
     cdef list encoders
     cdef int64_t* out_seq                 # last MsgSeqNum sent, per session
     cdef list out                         # (recipient, bytes) of the current call
+    cdef Py_ssize_t fields_at             # where the fields after the header begin, in the encoder of _begin
     cdef list texts                       # Text (58) of the pending reports
     cdef bytes exec_prefix
 
@@ -87,7 +88,8 @@ cdef class Engine:
     # output
     cdef int _begin(self, uint16_t session, const char* msg_type, nanos_t now) except -1
     cdef int _emit(self, uint16_t session) except -1
-    cdef int _emit_to(self, uint16_t session, uint32_t audience, nanos_t now) except -1
+    cdef int _emit_to(self, uint16_t session, uint32_t audience, const char* msg_type,
+                      nanos_t now) except -1
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept
     cdef Py_ssize_t _key_len(self, uint32_t key) noexcept
     cdef void _put_key(self, Encoder enc, int tag, uint32_t key) noexcept

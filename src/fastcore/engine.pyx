@@ -225,37 +225,41 @@ cdef class Engine:
     # ---- output ---------------------------------------------------------------
 
     cdef int _begin(self, uint16_t session, const char* msg_type, nanos_t now) except -1:
+        cdef Encoder enc = <Encoder>self.encoders[session]
         self.out_seq[session] += 1
-        (<Encoder>self.encoders[session]).begin(msg_type, self.out_seq[session], now)
+        enc.begin(msg_type, self.out_seq[session], now)
+        self.fields_at = enc.pos
         return 0
 
     cdef int _emit(self, uint16_t session) except -1:
         self.out.append((self.sessions[session], (<Encoder>self.encoders[session]).finish_bytes()))
         return 0
 
-    cdef int _emit_to(self, uint16_t session, uint32_t audience, nanos_t now) except -1:
-        """The message just encoded for ``session`` to it, then to every other
-        member of ``audience`` under that member's header: the body is
-        written once and copied."""
-        cdef bytes data = (<Encoder>self.encoders[session]).finish_bytes()
+    cdef int _emit_to(self, uint16_t session, uint32_t audience, const char* msg_type,
+                      nanos_t now) except -1:
+        """The message being encoded for ``session`` (begun by ``_begin``) to
+        it, then to every other member of ``audience`` under that member's
+        header: the fields after the header are written once and copied."""
+        cdef Encoder enc = <Encoder>self.encoders[session]
+        cdef Encoder other
+        cdef Py_ssize_t at = self.fields_at, n = enc.pos - self.fields_at
         cdef const uint16_t* members
-        cdef uint32_t i, n = 0
+        cdef uint32_t i, k = 0
         cdef uint16_t m
-        cdef Encoder enc
-        cdef Py_ssize_t k
-        self.out.append((self.sessions[session], data))
+        self._emit(session)                 # the fields stay at enc.buf + at
         if audience == NO_AUDIENCE:
             return 0
-        members = self.visibility.list(audience, &n)
-        for i in range(n):
+        members = self.visibility.list(audience, &k)
+        for i in range(k):
             m = members[i]
             if m == session:
                 continue
-            self.out_seq[m] += 1
-            enc = <Encoder>self.encoders[m]
-            k = enc.rewrap(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), self.out_seq[m],
-                           now, False, None)
-            self.out.append((self.sessions[m], PyBytes_FromStringAndSize(enc.buf + enc.start, k)))
+            other = <Encoder>self.encoders[m]
+            self._begin(m, msg_type, now)
+            other.reserve(n)
+            memcpy(other.buf + other.pos, enc.buf + at, n)
+            other.pos += n
+            self._emit(m)
         return 0
 
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept:
@@ -373,7 +377,7 @@ cdef class Engine:
             enc.put_time(60, now)
             if r.text >= 0:
                 enc.put(58, self.texts[r.text])
-            self._emit_to(dest, audience, now)
+            self._emit_to(dest, audience, b"9" if r.msg == b'9' else b"8", now)
             # a child's fill is a fill of its staged order too, for that one's audience
             parent = rt.parent if r.msg == b'8' and r.exec_type == b'F' else NONE
             last_qty, last_px = r.last_qty, r.last_px
