@@ -14,6 +14,12 @@ OrderStatusRequest (H). In ``auto`` mode it works every order itself; in
 no judgement: status requests, duplicates, unknown or finished orders,
 malformed messages.
 
+Every ExecutionReport goes to its order's audience: the users whose order
+books on its gateway hold the credential it was routed under (``visibility``),
+or, for a staged (care) order, its INTERNAL or BROKER desk; answers to one
+request go to the requester alone. Staged orders (HandlInst 3) are claimed,
+re-staged and worked in child orders (``claim``, ``restage``, ``child``).
+
 It is deterministic: time comes in with every call (``now``, ns since the
 epoch, UTC) and is the SendingTime and TransactTime of what goes out.
 """
