@@ -129,7 +129,7 @@ cdef class Engine:
     cdef object _child_terms(self, uint16_t session, uint32_t parent, order_in* o,
                              bint* has_price, uint32_t* account, int* reason)
     cdef qty_t _unworked(self, uint32_t parent) noexcept
-    cdef int _cancel_children(self, uint32_t parent) except -1
+    cdef int _cancel_children(self, uint32_t parent, str why) except -1
     cdef uint32_t _staged(self, str command, order, uint16_t user) except? 0xFFFFFFFE
     cdef int _enter(self, uint32_t slot, uint8_t exec_inst, qty_t qty) except -1
     cdef int _dispatch(self, Book b) except -1

@@ -102,6 +102,8 @@ cdef enum:
     TAG_CLAIMED_BY = 9102
 
 STAGED_NAMES = {STAGED_INTERNAL: "INTERNAL", STAGED_BROKER: "BROKER"}
+CHILDREN_CANCELED = "its staged order is canceled"
+CHILDREN_EXPIRED = "its staged order expired"
 
 
 COMMANDS = frozenset((
@@ -748,7 +750,7 @@ cdef class Engine:
             return self._reject_request(session, slot, CXL_OTHER, "request table full", now)
         if self.routes[slot].staged:        # the staging gateway answers at once
             if kind == b'F':
-                self._cancel_children(slot)
+                self._cancel_children(slot, CHILDREN_CANCELED)
                 rc = t.accept_cancel(slot, req)
             else:
                 rc = t.accept_replace(slot, req)
@@ -864,22 +866,30 @@ cdef class Engine:
 
     cdef uint32_t _visible(self, uint16_t session, const char* p, Py_ssize_t n,
                            uint16_t* orig_session) noexcept:
-        """The order a request of ``session`` names: by one of its own
-        ClOrdIDs (``p[:n]``), or, for an order of another user, by OrderID
-        (37) and that order's ClOrdID. NONE when there is none that
-        ``session`` can see. ``orig_session``: whose ClOrdIDs ``p[:n]`` is among."""
+        """The order a request of ``session`` names, NONE when there is none
+        ``session`` can see. An OrderID (37) of an order others see names
+        it (with that order's ClOrdID in ``p[:n]``, ``orig_session``'s);
+        otherwise one of ``session``'s own ClOrdIDs does, and an OrderID
+        given with it must be that order's."""
         cdef OrderTable t = self.table
-        cdef uint32_t slot = t.find(session, p, <uint32_t>n)
+        cdef uint32_t slot = NONE
         cdef const char* q
         cdef Py_ssize_t k
+        cdef int64_t order_id = -1
         orig_session[0] = session
-        if slot == NONE and self._field(37, &q, &k):
+        if self._field(37, &q, &k):
             slot = self._by_order_id(q, k)
-            if slot != NONE:
+            if slot == NONE and read_int(q, k, &order_id) != V_OK:
+                order_id = -1               # e.g. NONE: no OrderID given
+        if slot != NONE:
+            if not self.visibility.contains(self.routes[slot].audience, session):
+                return NONE
+            if t.find(session, p, <uint32_t>n) != slot:     # not one of its own ClOrdIDs
                 orig_session[0] = t.ids.keys[t.orders[slot].clordid].session
-        if slot != NONE and not self.visibility.contains(self.routes[slot].audience, session):
-            orig_session[0] = session
-            return NONE
+            return slot
+        slot = t.find(session, p, <uint32_t>n)
+        if slot != NONE and order_id >= 0 and t.orders[slot].order_id != order_id:
+            return NONE                     # the OrderID of an order it cannot see
         return slot
 
     cdef qty_t _unworked(self, uint32_t parent) noexcept:
@@ -893,8 +903,9 @@ cdef class Engine:
             c = self.routes[c].sibling
         return free
 
-    cdef int _cancel_children(self, uint32_t parent) except -1:
-        """Cancel a staged order's working children (before the staged order itself)."""
+    cdef int _cancel_children(self, uint32_t parent, str why) except -1:
+        """Cancel a staged order's working children (before the staged order
+        itself ends), Text ``why``."""
         cdef OrderTable t = self.table
         cdef uint32_t c = self.routes[parent].child
         cdef int rc
@@ -906,7 +917,7 @@ cdef class Engine:
                 if rc == E_MEMORY:
                     raise MemoryError()
                 if rc == OK:
-                    self._text("its staged order is canceled")
+                    self._text(why)
             c = self.routes[c].sibling
         return 0
 
@@ -1202,7 +1213,7 @@ cdef class Engine:
             rc = self.table.pending_cancel(s, r) if kind == b'F' else self.table.pending_replace(s, r)
         elif step == 1:
             if kind == b'F':
-                self._cancel_children(s)
+                self._cancel_children(s, CHILDREN_CANCELED)
             rc = self.table.accept_cancel(s, r) if kind == b'F' else self.table.accept_replace(s, r)
         else:
             rc = self.table.reject_request(s, r, int(reason) if reason is not None else -1)
@@ -1240,7 +1251,7 @@ cdef class Engine:
         """Unsolicited cancel: ExecType Canceled, with ExecRestatementReason
         ``reason`` if given (e.g. 2 verbal change, 9 canceled, not best)."""
         cdef uint32_t s = self._order("cancel", order, session)
-        self._cancel_children(s)
+        self._cancel_children(s, CHILDREN_CANCELED)
         self._check(self.table.cancel(s, int(reason) if reason is not None else -1),
                     "cancel", order, s)
         self._text(text)
@@ -1338,7 +1349,7 @@ cdef class Engine:
     def expire(self, order, *, nanos_t now, session=None):
         """ExecType Expired."""
         cdef uint32_t s = self._order("expire", order, session)
-        self._cancel_children(s)
+        self._cancel_children(s, CHILDREN_EXPIRED)
         self._check(self.table.expire(s), "expire", order, s)
         return self._done(now)
 
@@ -1419,7 +1430,7 @@ cdef class Engine:
         order of ``qty`` (default ClOrdID: ``order``-n): the NewOrderSingle
         with ParentOrderID (9101) a FIX client would send, answered the same
         way. Price, OrdType and TimeInForce default to the staged order's."""
-        cdef uint32_t s = self._order("child", order, None)
+        cdef uint32_t s = self._staged("child", order, self._session(by))
         cdef order_t* o = &self.table.orders[s]
         cdef uint32_t c = self.routes[s].child
         cdef int n = 1
@@ -1470,7 +1481,13 @@ cdef class Engine:
     def new_day(self, *, nanos_t now):
         """The trading day rolls over: working day orders expire; GT orders
         carry on with DayOrderQty/DayCumQty reset."""
-        self._check(self.table.new_day(), "new_day", None, NONE)
+        cdef OrderTable t = self.table
+        cdef uint32_t slot
+        for slot in range(min(self.cap_routes, t.top)):   # staged day orders end: children first
+            if (self.routes[slot].staged and t.orders[slot].flags & F_LIVE
+                    and not t.orders[slot].flags & F_GT and not t.orders[slot].state & S_DONE):
+                self._cancel_children(slot, CHILDREN_EXPIRED)
+        self._check(t.new_day(), "new_day", None, NONE)
         return self._done(now)
 
     def split(self, symbol, ratio, *, nanos_t now):
