@@ -52,6 +52,7 @@ cdef class Visibility:
     cdef uint32_t standard(self, uint16_t user, uint32_t gateway) except <uint32_t>NO_AUDIENCE
     cdef int staged(self, uint16_t creator, uint32_t staging, uint32_t child, bint broker,
                     uint32_t* audience, uint32_t* workers) except -1
+    cdef void _on_both(self, uint64_t* out, uint32_t a, uint32_t b) noexcept
     cdef bint contains(self, uint32_t audience, uint16_t user) noexcept
     cdef const uint16_t* list(self, uint32_t audience, uint32_t* n) noexcept
     cdef uint32_t gateway(self, str name) except <uint32_t>NO_BOOK

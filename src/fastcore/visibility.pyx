@@ -326,47 +326,44 @@ cdef class Visibility:
         or BROKER when ``broker``), and its workers (who may claim it): both
         interned, into ``audience`` and ``workers``. Permissions are the
         caller's to check (``may_create``)."""
-        cdef uint32_t n = self.nwords, i, rs, rk, es, ek
+        cdef uint32_t n = self.nwords, i
         cdef uint64_t* aud = self.scratch
         cdef uint64_t* wk = self.scratch + n
         cdef const uint64_t* mgr = self.managers
-        cdef const uint64_t* x
-        cdef const uint64_t* y
         cdef size_t row
         if creator >= self.nusers or staging >= self.ngateways or child >= self.ngateways:
             raise ValueError(f"no user {creator} or gateway {staging} or {child}")
         row = <size_t>creator * self.ngateways
-        rs = self.user_routing[row + staging]
-        rk = self.user_routing[row + child]
         # internal: the users sharing the creator's routing book on both gateways
-        if rs != NO_BOOK and rk != NO_BOOK:
-            x = self.routing + <size_t>rs * n
-            y = self.routing + <size_t>rk * n
+        self._on_both(aud, self.user_routing[row + staging], self.user_routing[row + child])
+        if broker:
+            # brokers: the routing books of the creator's exchange credentials
+            self._on_both(wk, self.user_exchange[row + staging], self.user_exchange[row + child])
             for i in range(n):
-                aud[i] = x[i] & y[i]
+                aud[i] |= wk[i]
+                wk[i] &= mgr[i]
         else:
-            memset(aud, 0, n * sizeof(uint64_t))
-        if not broker:
             for i in range(n):
                 wk[i] = aud[i] & mgr[i]
-        else:
-            # brokers: the routing books of the creator's exchange credentials
-            es = self.user_exchange[row + staging]
-            ek = self.user_exchange[row + child]
-            if es != NO_BOOK and ek != NO_BOOK:
-                x = self.routing + <size_t>es * n
-                y = self.routing + <size_t>ek * n
-                for i in range(n):
-                    wk[i] = x[i] & y[i]
-                    aud[i] |= wk[i]
-                    wk[i] &= mgr[i]
-            else:
-                memset(wk, 0, n * sizeof(uint64_t))
         _set(aud, creator)
         _clear(wk, creator)
         audience[0] = self.intern(aud)
         workers[0] = self.intern(wk)
         return 0
+
+    cdef void _on_both(self, uint64_t* out, uint32_t a, uint32_t b) noexcept:
+        """``out`` := the users of routing book ``a`` and of routing book ``b``
+        (on two gateways); none when either is NO_BOOK."""
+        cdef uint32_t n = self.nwords, i
+        cdef const uint64_t* x
+        cdef const uint64_t* y
+        if a == NO_BOOK or b == NO_BOOK:
+            memset(out, 0, n * sizeof(uint64_t))
+            return
+        x = self.routing + <size_t>a * n
+        y = self.routing + <size_t>b * n
+        for i in range(n):
+            out[i] = x[i] & y[i]
 
     cdef bint contains(self, uint32_t audience, uint16_t user) noexcept:
         """Does ``audience`` include ``user``? (False for an unknown id or user.)"""
