@@ -10,7 +10,14 @@ real sockets on 127.0.0.1.
   connection mid-run, and ``FakeAcceptor``, a scripted stand-in acceptor on
   a thread (it echoes the client's messages: the driver takes a message
   carrying a ClOrdID of the run as its answer);
-* the order mix (``parse_mix``, ``build``) with no network;
+* fastcore's msgspec port (``protocol="msgspec"``): closed and open loop
+  against the same server (its users alone: ``ALONE``), the same orders as
+  over FIX for a seed (the engine's reports of both runs compared), a logon
+  refused, closed or unanswered, a session dropped, and ``FakeMsgPort``, a
+  scripted stand-in port (Refused requests, a connection closed mid-run);
+  the msgspec session core fed frames by hand (every msgpack kind skipped,
+  frames split anywhere, what is not a frame ignored);
+* the order mix (``parse_mix``, ``build``, ``build_msgspec``) with no network;
 * the report (``table``, ``summary``, ``plot``) from a Result made by hand;
 * the command line (``main``) and the errors: nothing listening, a logon
   refused or unanswered, bad options.
@@ -25,19 +32,25 @@ import dataclasses
 import json
 import re
 import socket
+import struct
 import threading
 import time
 from collections import Counter
 from decimal import Decimal
 from typing import Any, Callable, Coroutine
 
+import msgspec
 import numpy as np
 import pytest
+from serverkit import ALONE
 
-from fastcore.codec import Encoder, Parser
+from fastcore.codec import Encoder, Parser, parse
 from fastcore.flood import FloodError, Options, Result, flood, plot, summary, table
 from fastcore.flood import cli, run
-from fastcore.flood.mix import KINDS, TRANSACT_TIME, build, parse_mix
+from fastcore.flood.mix import KINDS, TRANSACT_TIME, build, build_msgspec, orders, parse_mix
+from fastcore.messages import (
+    MESSAGE_TYPES, Ack, Inbound, Logon, Logout, Refused, Report, Request,
+)
 
 MIX = Options().mix                         # new=50,cancel=20,replace=20,market=10
 RESTING_MIX = "new=50,cancel=25,replace=25"  # no marketable order: nothing ever trades
@@ -102,23 +115,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def drop_after(monkeypatch, server, comp_id: str, answers: int) -> None:
+def msg_port(server):
+    """The fixture's MsgPort (what its msgspec connections share): the
+    acceptor's watcher while a trader is logged on."""
+    return next(w.__self__ for w in server.acceptor.watchers
+                if hasattr(getattr(w, "__self__", None), "traders"))
+
+
+def drop_after(monkeypatch, server, comp_id: str, answers: int, protocol: str = "fix") -> None:
     """Make the fixture's server abort ``comp_id``'s connection once the
     client has ``answers`` answers on it (flood's protocol class replaced by
     one that asks the server's loop to, once)."""
     fired = threading.Event()
+    name = "Protocol" if protocol == "fix" else "MsgProtocol"
 
     def abort() -> None:
-        server.acceptor.users[comp_id].conn.transport.abort()
+        if protocol == "fix":
+            server.acceptor.users[comp_id].conn.transport.abort()
+        else:
+            msg_port(server).traders[comp_id][0].transport.abort()
 
-    class Dropping(run.Protocol):
+    class Dropping(getattr(run, name)):
         def buffer_updated(self, nbytes: int) -> None:
             super().buffer_updated(nbytes)
             if self.comp_id == comp_id and self.answers >= answers and not fired.is_set():
                 fired.set()
                 server.loop.call_soon_threadsafe(abort)
 
-    monkeypatch.setattr(run, "Protocol", Dropping)
+    monkeypatch.setattr(run, name, Dropping)
 
 
 class FakeAcceptor:
@@ -372,11 +396,402 @@ def test_logon_unanswered_times_out_and_closes(client_loop):
     (dict(sessions=["PM1", "ET1"], count=1), "count is below the number of sessions"),
     (dict(window=0), "closed loop needs a window of at least 1"),
     (dict(mix="new=1,limit=2"), "'limit=2': the mix is kind=weight"),
+    (dict(protocol="sbe"), "protocol 'sbe': fix or msgspec"),
 ])
 def test_bad_options_before_connecting(options, message):
     opts = Options(port=free_port(), **options)
     with pytest.raises(ValueError, match=re.escape(message)):
         asyncio.run(flood(opts))
+
+
+# ---- fastcore's msgspec port -----------------------------------------------------------
+
+def flood_msgspec(server, **options: Any) -> Result:
+    """A flood run against the fixture's msgspec port, on the server's kind of loop."""
+    return run_on(loop_kind(server), flood(Options(protocol="msgspec", port=server.msgspec_port,
+                                                   **options)))
+
+
+def frame_of(obj: Any) -> bytes:
+    """A frame of the msgspec port: a Struct or any msgpack-able value."""
+    body = msgspec.msgpack.encode(obj)
+    return struct.pack(">I", len(body)) + body
+
+
+class FakeMsgPort:
+    """A stand-in for fastcore's msgspec port, one connection, on a thread
+    with blocking sockets. ``logon``: "ack" answers the Logon with Ack,
+    "refuse" with Refused (then closes), "close" closes, "silent" answers
+    nothing. Each order is answered with a Report carrying its ClOrdID, or
+    with Refused when its number (from 0, in arrival order) is in
+    ``refuse``; with ``close_after``, once that many are answered, one more
+    is read and the connection closed. Logout: Ack "bye", then closed.
+    ``orders`` counts the orders, ``eof`` is set when the client closes."""
+
+    def __init__(self, *, logon: str = "ack", refuse: frozenset[int] = frozenset(),
+                 close_after: int | None = None) -> None:
+        self.logon, self.refuse, self.close_after = logon, refuse, close_after
+        self.orders = 0
+        self.eof = threading.Event()
+        self.error: BaseException | None = None
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+            with conn:
+                conn.settimeout(10)
+                self._session(conn)
+        except BaseException as exc:           # reported by join()
+            self.error = exc
+        finally:
+            self.listener.close()
+
+    def _session(self, conn: socket.socket) -> None:
+        decoder = msgspec.msgpack.Decoder(Inbound)
+        buf = bytearray()
+        while True:
+            try:
+                data = conn.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.eof.set()
+                return
+            buf += data
+            out: list[Any] = []
+            while len(buf) >= 4 and len(buf) >= 4 + struct.unpack_from(">I", buf)[0]:
+                size = struct.unpack_from(">I", buf)[0]
+                msg = decoder.decode(bytes(buf[4:4 + size]))
+                del buf[:4 + size]
+                if isinstance(msg, Logon):
+                    if self.logon == "refuse":
+                        conn.sendall(frame_of(Refused(text="no trader " + msg.user)))
+                    if self.logon in ("refuse", "close"):
+                        return
+                    if self.logon == "ack":
+                        out.append(Ack(text="logged on"))
+                elif isinstance(msg, Logout):
+                    conn.sendall(b"".join(map(frame_of, [*out, Ack(text="bye")])))
+                    return
+                else:
+                    if self.close_after is not None and self.orders >= self.close_after:
+                        conn.sendall(b"".join(map(frame_of, out)))
+                        return
+                    out.append(Refused(text="cannot take it") if self.orders in self.refuse
+                               else Report(to="PM1", msg_type="8", seq=self.orders + 2,
+                                           fields={"11": msg.cl_ord_id, "150": "0"}))
+                    self.orders += 1
+            if out:
+                conn.sendall(b"".join(map(frame_of, out)))
+
+    def join(self) -> None:
+        """Wait for the connection to end (bounded); re-raise what went wrong."""
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the fake port did not finish"
+        if self.error is not None:
+            raise self.error
+
+
+def test_options_port_defaults_to_the_protocols():
+    assert Options().port == 9878 and Options(protocol="msgspec").port == 9879
+    assert Options(protocol="msgspec", port=1234).port == 1234     # given: used as is
+    assert Options(port=9879).protocol == "fix"
+
+
+@pytest.mark.server_config(ALONE)
+@pytest.mark.parametrize("window", [1, 16])
+def test_msgspec_closed_loop_every_message_answered(server, window):
+    opts = dict(sessions=["PM1", "ET1", "ET2", "ET3"], count=4000, window=window,
+                mix=RESTING_MIX)
+    result = flood_msgspec(server, **opts)
+    assert result.sent == 4000 and result.answered == 4000 and result.missing == 0
+    assert result.lost == [] and result.refused == 0
+    assert_consistent(result)
+    kinds = expected_kinds(Options(**opts))
+    assert {k: len(result.latencies[k]) for k in KINDS} == {k: kinds[k] for k in KINDS}
+    assert counters(server) == CLEAN
+    for comp in opts["sessions"]:                   # each logged out with its Ack
+        server.wait_event("disconnect", f"msgspec {comp}")
+
+
+@pytest.mark.server_config(ALONE)
+def test_msgspec_closed_loop_with_marketable_orders(server):
+    """Marketable orders trade: a cancel or replace may find its order gone
+    (OrderCancelReject: refused, but answered); every message is answered."""
+    result = flood_msgspec(server, sessions=["PM1", "ET1"], count=4000, window=8, mix=MIX)
+    assert result.missing == 0 and result.lost == []
+    assert_consistent(result)
+    assert len(result.latencies["market"]) == expected_kinds(
+        Options(sessions=["PM1", "ET1"], count=4000, mix=MIX))["market"]
+
+
+@pytest.mark.server_config(ALONE)
+def test_msgspec_open_loop_answered_and_sent_when_due(server):
+    rate, count = 20_000, 4000
+    result = flood_msgspec(server, sessions=["PM1", "ET1"], count=count, rate=rate,
+                           mix=RESTING_MIX, progress=True)
+    assert result.sent == count and result.missing == 0 and result.lost == []
+    assert result.refused == 0
+    assert_consistent(result)
+    assert (count - 1) / rate <= result.elapsed < count / rate + 2.0
+    assert counters(server) == CLEAN
+
+
+@pytest.mark.server_config(ALONE)
+def test_msgspec_duration_cuts_the_run_short(server):
+    result = flood_msgspec(server, sessions=["PM1"], count=4000, rate=1000, duration=0.05)
+    assert 0 < result.sent < 4000
+    assert result.missing == 0 and result.lost == []
+    server.wait_event("disconnect", "msgspec PM1")
+
+
+# the fields of the engine's reports that echo what it was sent, or follow from it
+ECHOED = (35, 11, 41, 150, 39, 54, 38, 44, 40, 59, 55, 32, 31, 151, 14)
+
+
+@pytest.mark.server_config(ALONE)
+def test_same_seed_same_orders_on_both_protocols(server):
+    """One seed, one session, over FIX and then over msgspec, each on a
+    fresh engine (an operator's reset between): the engine answers both runs
+    with the same reports, field for field (ClOrdIDs by their index), and
+    each order's first report echoes what the mix drew for it."""
+    sent: list[tuple[str, bytes]] = []
+    server.call(lambda: server.acceptor.watchers.append(sent.extend))
+    opts = dict(sessions=["PM1"], count=1000, window=4, seed=5, mix=MIX)
+    fix = flood_server(server, **opts)
+    with server.operator() as ops:
+        ops.reset()
+    msg = flood_msgspec(server, **opts)
+    for result in (fix, msg):
+        assert result.missing == 0 and result.lost == []
+        assert_consistent(result)
+    assert fix.refused == msg.refused
+    runs: dict[str, list[tuple]] = {}               # run's prefix → its reports
+    for to, data in sent:
+        m = parse(data)
+        prefix, _, index = m.get_str(11, "").rpartition(".")
+        assert to == "PM1" and prefix.startswith("F"), m.raw
+        fields = {tag: value.decode() for tag, value in m.fields()}
+        fields[35] = m.msg_type
+        fields[11] = int(index)
+        if 41 in fields:
+            fields[41] = int(fields[41].rpartition(".")[2])
+        runs.setdefault(prefix, []).append(tuple((t, fields.get(t)) for t in ECHOED))
+    assert len(runs) == 2
+    over_fix, over_msgspec = runs.values()
+    assert len(over_fix) >= 1000 and over_fix == over_msgspec
+    flow = orders("PM1", 1000, parse_mix(MIX), 5, "", "ESZ6", Decimal("0.25"), Decimal("5000"))
+    first: dict[int, dict[int, str]] = {}
+    for report in over_msgspec:
+        first.setdefault(report[1][1], dict(report))
+    assert sorted(first) == list(range(1000))
+    for i, (kind, msg_type, fields) in enumerate(flow):
+        got, want = first[i], dict(fields)
+        assert got[35] == "8" or msg_type != "D", (i, got)     # a cancel/replace may be rejected
+        if got[35] == "8" and msg_type in ("D", "G"):
+            assert got[54] == want[54], (i, got)
+            assert Decimal(got[38]) == Decimal(want[38]) and Decimal(got[44]) == Decimal(want[44])
+        if msg_type in ("F", "G"):
+            assert got[41] == int(want[41]), (i, got)
+
+
+@pytest.mark.server_config({"sessions": [{"target_comp_id": "PM1", "password": "pw"}]})
+def test_msgspec_password(server):
+    """A wrong or missing password: the port's Refused text in the error;
+    the right one logs on."""
+    for password in ("wrong", None):
+        with pytest.raises(FloodError, match=re.escape(
+                f"PM1: logon refused by 127.0.0.1:{server.msgspec_port}: logon refused")):
+            flood_msgspec(server, sessions=["PM1"], count=100, password=password)
+    assert sum(e[0] == "refused" and "wrong password" in e[2] for e in server.events) == 2
+    result = flood_msgspec(server, sessions=["PM1"], count=1000, window=4, password="pw")
+    assert result.missing == 0 and result.lost == []
+
+
+def test_msgspec_unknown_user_refused(server):
+    """XX9 is no user: refused; PM1, logged on before it, is closed too."""
+    with pytest.raises(FloodError, match=re.escape(
+            f"XX9: logon refused by 127.0.0.1:{server.msgspec_port}: logon refused")):
+        flood_msgspec(server, sessions=["PM1", "XX9"], count=100)
+    server.wait_event("disconnect", "msgspec PM1")
+
+
+@pytest.mark.server_config(ALONE)
+def test_msgspec_server_drops_a_session_mid_run(server, monkeypatch):
+    drop_after(monkeypatch, server, "PM1", 50, protocol="msgspec")
+    t0 = time.monotonic()
+    result = flood_msgspec(server, sessions=["PM1", "ET1"], count=2000, window=1, duration=20)
+    assert time.monotonic() - t0 < 10
+    assert len(result.lost) == 1 and result.lost[0].startswith("PM1: ")
+    assert result.missing >= 1 and result.answered >= 1000 + 50
+    assert result.sent < 2000
+    assert_consistent(result)
+
+
+@pytest.mark.parametrize("logon, message", [
+    ("refuse", "PM1: logon refused by 127.0.0.1:{port}: no trader PM1"),
+    ("close", "PM1: logon refused by 127.0.0.1:{port}: the connection was closed"),
+    ("silent", "PM1: no answer to the Logon within 0.2 s"),
+])
+def test_msgspec_logon_refused_closed_or_unanswered(client_loop, logon, message):
+    """FloodError, and the connection closed at once."""
+    fake = FakeMsgPort(logon=logon)
+
+    async def scenario() -> bool:
+        with pytest.raises(FloodError, match=re.escape(message.format(port=fake.port))):
+            await flood(Options(protocol="msgspec", port=fake.port, sessions=["PM1"], count=10,
+                                timeout=0.2))
+        if logon != "silent":                   # the fake closed it
+            return True
+        return await asyncio.get_running_loop().run_in_executor(None, fake.eof.wait, 5)
+
+    assert run_on(client_loop, scenario()), "the connection was left open"
+    fake.join()
+
+
+def test_msgspec_refused_requests_are_answered_in_order(client_loop):
+    """A Refused carries no ClOrdID: it answers the first message sent with
+    no answer yet (the port answers a connection's frames in order)."""
+    fake = FakeMsgPort(refuse=frozenset({0, 3, 7, 19}))
+    result = run_on(client_loop, flood(Options(protocol="msgspec", port=fake.port,
+                                               sessions=["PM1"], count=20, window=4)))
+    fake.join()
+    assert fake.orders == 20
+    assert result.answered == 20 and result.missing == 0 and result.lost == []
+    assert result.refused == 4
+    assert_consistent(result)
+
+
+def test_msgspec_fake_port_closes_after_some_answers(client_loop):
+    fake = FakeMsgPort(close_after=40)
+    result = run_on(client_loop, flood(Options(protocol="msgspec", port=fake.port,
+                                               sessions=["PM1"], count=1000, window=1)))
+    fake.join()
+    assert result.lost == ["PM1: the server closed the connection"]
+    assert result.answered == 40 and result.sent == 41 and result.missing == 1
+
+
+# ---- the msgspec session core, frame by frame (no network) ----------------------------
+
+class Sink:
+    """A transport that keeps what is written."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.aborted = False
+
+    def write(self, data: Any) -> None:
+        self.data += data
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def feed(session: Any, data: bytes, chunk: int) -> None:
+    """``data`` into the session's receive buffer, ``chunk`` bytes a read."""
+    pos = 0
+    while pos < len(data):
+        buf = session.get_buffer(-1)
+        n = min(chunk, len(buf), len(data) - pos)
+        buf[:n] = data[pos:pos + n]
+        session.buffer_updated(n)
+        pos += n
+
+
+def msg_session(loop: asyncio.AbstractEventLoop, count: int = 8, window: int = 4) -> Any:
+    s = stream_msgspec(count=count, prefix="P.")
+    session = run.MsgProtocol("PM1", s.data, s.offsets, b"P.", window, loop.create_future(),
+                              loop.create_future())
+    session.connection_made(Sink())
+    return session
+
+
+def report_frame(clordid: str | None, msg_type: str = "8", exec_type: str = "0") -> bytes:
+    fields = {"37": "O1", "150": exec_type, "39": "0"}
+    if clordid is not None:
+        fields["11"] = clordid
+    return frame_of(Report(to="PM1", msg_type=msg_type, seq=2, fields=fields))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+def test_msgspec_session_reads_frames_in_place(chunk):
+    """Only "type", "msg_type", "text" and fields "11"/"150" are read, in
+    any order, among values of every msgpack kind (skipped); frames split
+    anywhere; what is not a frame of the port is ignored."""
+    loop = asyncio.new_event_loop()
+    try:
+        s = msg_session(loop)
+        feed(s, frame_of(Ack(text="logged on")), chunk)
+        assert s.logon.result() == "" and s.received == 1
+        s.start()
+        assert s.next == 4 and bytes(s.transport.data) == s_data_upto(s, 4)
+        every_kind = {
+            5: "an int key", "x_nil": None, "x_bools": [True, False], "x_int": -5,
+            "x_u64": 2**64 - 1, "x_i64": -2**63, "x_u8": 200, "x_i16": -1000, "x_f": 1.5,
+            "x_bin8": b"\2" * 10, "x_bin16": b"\0" * 300, "x_bin32": b"\1" * 70_000,
+            "x_ext": msgspec.msgpack.Ext(3, b"abcd"),
+            "x_ext8": msgspec.msgpack.Ext(4, b"z" * 20), "x_fixext16": msgspec.msgpack.Ext(5, b"q" * 16),
+            "x_nested": [1, [2, {"a": None, "b": [{}]}], "s" * 40], "x_str16": "t" * 300,
+            "x_str32": "u" * 70_000, "x_map16": {str(i): i for i in range(20)},
+        }
+        frames = [
+            report_frame("P.0"),                                   # the port's own encoding
+            frame_of({"fields": {**{str(t): "x" * t for t in range(100, 120)}, "150": "0",
+                                 "11": "P.1", 7: 7},
+                      **every_kind, "msg_type": "8", "type": "report"}),   # map16 fields
+            report_frame("P.2", exec_type="8"),                     # Rejected: refused, answered
+            report_frame("P.3", msg_type="9"),                      # OrderCancelReject: the same
+            report_frame("P.4", msg_type="3"),                      # Reject: counted, no answer
+            report_frame("P.4", msg_type="j"),                      # BusinessMessageReject
+            report_frame("Q.4"), report_frame("P.x4"), report_frame("P.99"),  # not ours
+            report_frame("P.123456789012345678901"), report_frame(None),
+            report_frame("P.0"),                                    # answered already
+            frame_of({"type": "report", "msg_type": "8", "fields": ["11", "P.5"]}),
+            b"\0\0\0\1\xc1",                                         # not msgpack
+            b"\0\0\0\3\x83\xa1a",                                    # a map cut short
+            frame_of(["type", "report"]),                          # not a map
+        ]
+        feed(s, b"".join(frames), chunk)
+        assert list(np.flatnonzero(s.answered)) == [0, 1, 2, 3]
+        assert (s.answers, s.refused, s.rejects, s.business_rejects) == (4, 2, 1, 1)
+        assert s.received == 1 + 12 and s.lost == ""
+        assert s.next == 8                                          # 4 answers, window 4
+        feed(s, frame_of(Refused(text="cannot take it")), chunk)   # the first unanswered: 4
+        assert list(np.flatnonzero(s.answered)) == [0, 1, 2, 3, 4] and s.refused == 3
+        assert bytes(s.transport.data) == s_data_upto(s, 8)
+        feed(s, frame_of(Ack(text="bye")), chunk)
+        assert s.logout.result() == "bye"
+    finally:
+        loop.close()
+
+
+def s_data_upto(session: Any, n: int) -> bytes:
+    """The first ``n`` frames of ``msg_session``'s stream."""
+    s = stream_msgspec(count=session.count, prefix="P.")
+    return s.data[:s.offsets[n]]
+
+
+def test_msgspec_session_logon_refused_and_oversized_frame():
+    loop = asyncio.new_event_loop()
+    try:
+        s = msg_session(loop)
+        feed(s, frame_of(Refused(text="logon refused")), 1 << 20)
+        assert s.logon.result() == "logon refused" and s.refused == 0
+        s = msg_session(loop)
+        feed(s, frame_of(Refused(text="")), 1 << 20)
+        assert s.logon.result() == "Refused"
+        s = msg_session(loop)
+        feed(s, frame_of(Ack()) + b"\x7f\0\0\0", 1 << 20)       # 2 GB: not the port
+        assert s.lost.startswith("a frame of 2130706432 bytes") and s.transport.aborted
+        s.connection_lost(None)
+        assert s.lost.startswith("a frame of") and s.logout.result() is None
+    finally:
+        loop.close()
 
 
 # ---- the mix ---------------------------------------------------------------------------
@@ -466,6 +881,33 @@ def test_build_messages_are_valid_fix_in_sequence():
     assert len(sending) == 1                                 # one SendingTime for all
 
 
+def stream_msgspec(seed: int = 1, comp_id: str = "PM1", count: int = 2000, mix: str = MIX,
+                   prefix: str = "r1.") -> Any:
+    """``build_msgspec`` with the default instrument and the given variations."""
+    return build_msgspec(comp_id, count, parse_mix(mix), seed, prefix, "ESZ6", Decimal("0.25"),
+                         Decimal("5000"))
+
+
+@pytest.mark.parametrize("comp_id", ["PM1", "ET1"])
+def test_build_msgspec_sends_the_fix_stream_s_orders(comp_id):
+    """Frame by frame the same orders as the FIX stream of the seed: the same
+    kinds, MsgTypes and body fields (tags and values), as whole frames."""
+    fix, msg = stream(comp_id=comp_id, seed=3), stream_msgspec(comp_id=comp_id, seed=3)
+    assert (fix.kinds == msg.kinds).all() and len(msg.offsets) == len(fix.offsets)
+    batch = Parser().parse_batch(fix.data)
+    decoder = msgspec.msgpack.Decoder(Request)
+    for i in range(batch.count):
+        start, end = int(msg.offsets[i]), int(msg.offsets[i + 1])
+        assert struct.unpack_from(">I", msg.data, start)[0] == end - start - 4
+        order = decoder.decode(msg.data[start + 4:end])
+        m = batch.message(i)
+        assert MESSAGE_TYPES[type(order)] == m.msg_type
+        body = {int(tag): value for tag, value in msgspec.to_builtins(order).items()
+                if tag.isdigit() and value is not None}
+        assert body == {tag: value.decode() for tag, value in m.fields()
+                        if tag not in (8, 9, 35, 49, 56, 34, 52, 10)}, i
+
+
 # ---- the report ------------------------------------------------------------------------
 
 def made_result(**over: Any) -> Result:
@@ -482,7 +924,7 @@ def made_result(**over: Any) -> Result:
 
 def test_table():
     lines = table(made_result()).splitlines()
-    assert lines[0] == ("127.0.0.1:9999: 2 sessions, closed loop, window 16: "
+    assert lines[0] == ("127.0.0.1:9999 (fix): 2 sessions, closed loop, window 16: "
                         "4,000 of 4,000 messages answered in 0.500 s = 8,000/s")
     assert lines[1].split() == ["count", "p50", "p90", "p99", "p99.9", "max", "(µs)"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
@@ -506,16 +948,20 @@ def test_table_notes_and_empty_kinds():
     assert "\ncancel " not in text                          # no answers: no row
     assert "10 messages unanswered" in text
     assert "5 refused (ExecutionReport Rejected or OrderCancelReject)" in text
+    msgspec = table(dataclasses.replace(r, options=Options(rate=500, protocol="msgspec")))
+    assert msgspec.startswith("127.0.0.1:9879 (msgspec): 4 sessions, open loop at 500/s")
+    assert "5 refused (ExecutionReport Rejected, OrderCancelReject or Refused)" in msgspec
     assert "2 Reject (35=3), 1 BusinessMessageReject (35=j)" in text
     assert "dropped: ET1: the server closed the connection" in text
 
 
 def test_summary_is_plain_json():
     s = json.loads(json.dumps(summary(made_result())))
-    assert set(s) == {"target", "sessions", "mode", "sent", "answered", "missing", "elapsed_s",
-                      "throughput_per_s", "rejects", "business_rejects", "refused", "lost",
-                      "latency_us"}
+    assert set(s) == {"target", "protocol", "sessions", "mode", "sent", "answered", "missing",
+                      "elapsed_s", "throughput_per_s", "rejects", "business_rejects", "refused",
+                      "lost", "latency_us"}
     assert s["target"] == "127.0.0.1:9999" and s["sessions"] == ["PM1", "ET1"]
+    assert s["protocol"] == "fix"
     assert s["mode"] == "closed loop, window 16"
     assert (s["sent"], s["answered"], s["missing"]) == (4000, 4000, 0)
     assert s["throughput_per_s"] == 8000.0 and s["lost"] == []
@@ -555,9 +1001,22 @@ def test_main_table_and_plot(server, capsys, tmp_path):
                    "--asyncio"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"127.0.0.1:{server.fix_port}: 1 sessions, open loop at 20000/s: "
+    assert out.startswith(f"127.0.0.1:{server.fix_port} (fix): 1 sessions, open loop at 20000/s: "
                           "1,000 of 1,000 messages answered")
     assert path.read_bytes()[:8] == PNG
+
+
+@pytest.mark.server_config(ALONE)
+def test_main_msgspec_json(server, capsys):
+    """--protocol msgspec with an explicit --port: the JSON names the protocol."""
+    rc = cli.main(["--protocol", "msgspec", "--port", str(server.msgspec_port), "--sessions",
+                   "PM1,ET1", "--count", "2000", "--window", "8", "--mix", RESTING_MIX, "--json",
+                   "--no-progress", "--asyncio"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"] == "msgspec" and out["target"] == f"127.0.0.1:{server.msgspec_port}"
+    assert out["sent"] == out["answered"] == 2000 and out["refused"] == 0
+    assert sum(row["count"] for k, row in out["latency_us"].items() if k != "all") == 2000
 
 
 def test_main_bad_options(capsys):
@@ -576,8 +1035,14 @@ def test_help_documents_every_option(capsys):
     text = capsys.readouterr().out
     # every Options field but the logon timeout is on the command line
     names = {f.name for f in dataclasses.fields(Options)} - {"timeout", "progress"}
-    assert names == {"host", "port", "sessions", "target", "password", "count", "rate",
-                     "window", "duration", "mix", "seed", "symbol", "tick", "mid", "heartbeat"}
+    assert names == {"host", "port", "protocol", "sessions", "target", "password", "count",
+                     "rate", "window", "duration", "mix", "seed", "symbol", "tick", "mid",
+                     "heartbeat"}
     for flag in (*sorted(names), "json", "plot", "no-progress", "asyncio"):
         assert re.search(rf"--{flag}\b", text), flag
     assert "Closed loop" in text and "Open loop" in text
+    flat = " ".join(text.split())
+    assert "--protocol {fix,msgspec}" in flat
+    # --port: explicit wins, else fastcore's port of the protocol
+    assert "given, it is used whatever the protocol" in flat
+    assert "9878 for fix, 9879 for msgspec" in flat

@@ -1,7 +1,7 @@
 """The ``fastcore`` command.
 
     fastcore serve              the FIX 4.4 server (and the msgspec port)
-    fastcore flood [OPTIONS]    load a FIX 4.4 acceptor and report its latencies (tools/flood)
+    fastcore flood [OPTIONS]    load a FIX 4.4 acceptor or the msgspec port and report its latencies (tools/flood)
     fastcore scenario PATH...   play scenario files against an embedded engine, or a server
     fastcore decode FILE...     pretty-print the FIX messages in files ('-' for stdin)
 """
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", metavar="DIR",
                    help="the directory of the session stores (default ./fastcore-store)")
     p.set_defaults(func=cmd_serve)
-    sub.add_parser("flood", help="load a FIX 4.4 acceptor (tools/flood; see fastcore flood --help)")
+    sub.add_parser("flood", help="load a FIX 4.4 acceptor or the msgspec port (tools/flood; see fastcore flood --help)")
     args = ap.parse_args(argv)
     try:
         return args.func(args)

@@ -8,12 +8,19 @@ import json
 import sys
 
 DESCRIPTION = """\
-Load a FIX 4.4 acceptor (fastcore, QuickFIX, a broker's test environment):
-N sessions log on (ResetSeqNumFlag), send a seeded mix of new orders, cancels,
-replaces and marketable orders, all encoded before the run, and log out. The
-latency of each message to its first answer (ExecutionReport or
-OrderCancelReject carrying its ClOrdID) goes into an HDR histogram; the run
-ends with a table of throughput and p50/p90/p99/p99.9/max per kind.
+Load a FIX 4.4 acceptor (fastcore, QuickFIX, a broker's test environment) or
+fastcore's msgspec port: N sessions log on (FIX: ResetSeqNumFlag; msgspec: a
+trader's Logon), send a seeded mix of new orders, cancels, replaces and
+marketable orders, all encoded before the run, and log out. The latency of
+each message to its first answer (ExecutionReport or OrderCancelReject
+carrying its ClOrdID; over msgspec, the Report of one) goes into an HDR
+histogram; the run ends with a table of throughput and p50/p90/p99/p99.9/max
+per kind.
+
+--protocol msgspec sends the same orders as FIX for the same --seed (same
+kinds, prices, quantities and ClOrdIDs), as length-prefixed msgpack frames
+(fastcore.messages' NewOrderSingle, OrderCancelRequest,
+OrderCancelReplaceRequest); --port then defaults to fastcore's msgspec port.
 
 Closed loop (--window, the default): at most W unanswered messages per
 session, for the most the target takes. Open loop (--rate): each message is
@@ -23,18 +30,25 @@ latencies (no coordinated omission).
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fastcore.flood.run import Options
+    from fastcore.flood.run import PORTS, PROTOCOLS, Options
     d = Options()
     ap = argparse.ArgumentParser(prog="flood", description=DESCRIPTION,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default=d.host, help=f"the target's address (default {d.host})")
-    ap.add_argument("--port", type=int, default=d.port, help=f"its FIX port (default {d.port})")
+    ap.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
+                    help="what the target speaks: fix (FIX 4.4) or msgspec (fastcore's "
+                    f"msgspec port) (default {d.protocol})")
+    ap.add_argument("--port", type=int, metavar="PORT",
+                    help="the target's port; given, it is used whatever the protocol "
+                    "(default: fastcore's port of the protocol, "
+                    + ", ".join(f"{p} for {name}" for name, p in PORTS.items()) + ")")
     ap.add_argument("--sessions", default=",".join(d.sessions), metavar="ID,ID,...",
-                    help="the SenderCompIDs to log on with, one session each "
-                    f"(default {','.join(d.sessions)}: fastcore's default users)")
+                    help="the SenderCompIDs (msgspec: the users) to log on with, one "
+                    f"session each (default {','.join(d.sessions)}: fastcore's default users)")
     ap.add_argument("--target", default=d.target, metavar="ID",
-                    help=f"TargetCompID, the acceptor's CompID (default {d.target})")
-    ap.add_argument("--password", help="Password (554) sent in each Logon")
+                    help=f"FIX: TargetCompID, the acceptor's CompID (default {d.target})")
+    ap.add_argument("--password", help="Password (554) sent in each Logon (msgspec: the "
+                    "Logon's password, that of the user's order session)")
     ap.add_argument("--count", type=int, default=d.count, metavar="N",
                     help=f"messages over all sessions (default {d.count:,})")
     ap.add_argument("--rate", type=float, default=d.rate, metavar="PER_S",
@@ -50,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tick", default=d.tick, help=f"its price increment (default {d.tick})")
     ap.add_argument("--mid", default=d.mid, help=f"the price orders gather around (default {d.mid})")
     ap.add_argument("--heartbeat", type=int, default=d.heartbeat, metavar="S",
-                    help=f"HeartBtInt of the Logon (default {d.heartbeat})")
+                    help=f"FIX: HeartBtInt of the Logon (default {d.heartbeat})")
     ap.add_argument("--json", action="store_true", help="print the results as JSON, no table")
     ap.add_argument("--plot", metavar="FILE.png",
                     help="draw the latency percentile distribution (needs matplotlib)")
@@ -64,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from fastcore.flood.run import FloodError, Options, flood
     from fastcore.server.app import install_uvloop
     args = build_parser().parse_args(argv)
-    opts = Options(host=args.host, port=args.port,
+    opts = Options(host=args.host, port=args.port, protocol=args.protocol,
                    sessions=[s.strip() for s in args.sessions.split(",") if s.strip()],
                    target=args.target, password=args.password, count=args.count,
                    rate=args.rate, window=args.window, duration=args.duration, mix=args.mix,
@@ -80,5 +94,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(summary(result), indent=2) if args.json else table(result))
     if args.plot:
-        plot({f"{opts.host}:{opts.port}": result}, args.plot)
+        plot({f"{opts.host}:{opts.port} ({opts.protocol})": result}, args.plot)
     return 0 if result.missing == 0 and not result.lost else 1

@@ -1,11 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The load client's hot path: one FIX session sending pre-encoded messages
-and timing the first answer to each.
+"""The load client's hot path: one session sending pre-encoded messages and
+timing the first answer to each, over FIX (``FixSession``) or fastcore's
+msgspec port (``MsgSession``).
 
-    session = Session(comp_id, data, offsets, prefix, window, logon, logout)
-    class Protocol(Session, asyncio.BufferedProtocol): pass    # its asyncio protocol
+    session = FixSession(comp_id, data, offsets, prefix, window, logon, logout)
+    class Protocol(FixSession, asyncio.BufferedProtocol): pass    # its asyncio protocol
     session.send_due()           # open loop: every message due by now, in one write
     session.answered             # ns (monotonic) of each message's first answer, 0 none
+
+``Session`` is what both share: the window (closed loop) or the due times
+(open loop), the writes, the receive buffer, the timing and the counts; a
+protocol's class only cuts what arrives into messages and reads of each its
+type, whether it refuses an order, and its ClOrdID (``_consume``).
 
 Every message of the run is encoded before it starts, back to back in one
 bytes object; sending is one ``transport.write`` of a slice. A message's
@@ -14,12 +20,17 @@ reading the digits after the prefix: the first message received carrying it
 (an ExecutionReport, an OrderCancelReject, or the message itself from an echo
 server) is the answer. Times are CLOCK_MONOTONIC nanoseconds.
 
-Bounds: every index into the arrays is checked against ``count``.
+The ``logon`` future gets "" once logged on, or why not (the Logout's Text,
+the Refused frame's text, "the connection was closed"); ``logout`` the
+server's answer to our Logout (its text), None when the connection closes.
+
+Bounds: every index into the arrays is checked against ``count``; every read
+of a msgpack frame against the frame's end.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libc.string cimport memcmp, memmove
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
@@ -30,6 +41,8 @@ import numpy as np
 
 cdef enum:
     READ_SIZE = 1 << 20
+    MAX_FRAME = 1 << 24          # a msgspec frame longer than this: not fastcore's port
+    MAX_DEPTH = 32               # msgpack nesting skipped at most
 
 
 cdef inline int64_t monotonic_ns() noexcept nogil:
@@ -44,7 +57,8 @@ def now_ns():
 
 
 cdef class Session:
-    """One session of the load (the core of its asyncio protocol)."""
+    """One session of the load (the core of its asyncio protocol), whatever
+    the protocol: a subclass's ``_consume`` reads what arrives."""
     cdef readonly str comp_id
     cdef bytes data                       # every message of the run, back to back
     cdef object view                      # a memoryview of it: slices written without a copy
@@ -60,14 +74,14 @@ cdef class Session:
     cdef readonly object transport
     cdef bytearray buf
     cdef Py_ssize_t filled
-    cdef Message msg
     # what came back besides answers
     cdef readonly int64_t rejects         # Reject (35=3)
     cdef readonly int64_t business_rejects  # BusinessMessageReject (35=j)
-    cdef readonly int64_t refused         # ExecutionReport Rejected (150=8) or OrderCancelReject
+    cdef readonly int64_t refused         # ExecutionReport Rejected (150=8), OrderCancelReject,
+                                          # a Refused frame
     cdef readonly int64_t received        # every message
-    cdef readonly object logon            # a Future: the answer to our Logon (its MsgType)
-    cdef readonly object logout           # a Future: the server's Logout (its Text)
+    cdef readonly object logon            # a Future: "" logged on, or why not
+    cdef readonly object logout           # a Future: the server's answer to our Logout
     cdef readonly str lost                # why the connection ended, "" while it lasts
     cdef bint scheduled                   # open loop: due times set, sending may start
     cdef readonly bint stopped            # the run's time is up: nothing more is sent
@@ -86,7 +100,6 @@ cdef class Session:
         self.answered_v = self.answered
         self.prefix = prefix
         self.buf = bytearray(READ_SIZE)
-        self.msg = Message.__new__(Message)
         self.logon = logon
         self.logout = logout
         self.lost = ""
@@ -155,20 +168,10 @@ cdef class Session:
 
     def buffer_updated(self, Py_ssize_t nbytes):
         cdef int64_t now = monotonic_ns()
-        cdef Message m = self.msg
         cdef char* base = PyByteArray_AS_STRING(self.buf)
-        cdef Py_ssize_t pos = 0, used
-        cdef int rc
+        cdef Py_ssize_t pos
         self.filled += nbytes
-        m.owner = self.buf
-        while pos < self.filled:
-            rc = m.parse(base + pos, self.filled - pos, &used)
-            if rc == P_PARTIAL:
-                break
-            pos += used
-            if rc != P_GARBLED:
-                self.received += 1
-                self._answer(m, now)
+        pos = self._consume(base, self.filled, now)
         if pos:
             self.filled -= pos
             memmove(base, base + pos, self.filled)
@@ -178,43 +181,48 @@ cdef class Session:
             else:                             # open loop: what fell due meanwhile
                 self._send_due()
 
-    cdef int _answer(self, Message m, int64_t now) except -1:
-        cdef const char* mt = b"?"
-        cdef int i
-        cdef const char* p
-        cdef Py_ssize_t n, k
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        if not self.lost:
+            self.lost = str(exc) if exc else "the server closed the connection"
+        self.transport = None
+        self._logged_on("the connection was closed")
+        if not self.logout.done():
+            self.logout.set_result(None)
+
+    # ---- what the protocols share -------------------------------------------------
+
+    cdef Py_ssize_t _consume(self, char* base, Py_ssize_t n, int64_t now) except -1:
+        """Read the whole messages at the start of ``base[:n]`` (received at
+        ``now``); the bytes they take."""
+        raise NotImplementedError
+
+    cdef int _logged_on(self, str why) except -1:
+        """The answer to our Logon: "" logged on, else why not (the first answer counts)."""
+        if not self.logon.done():
+            self.logon.set_result(why)
+        return 0
+
+    cdef int _answer(self, int mt, bint rejected, const char* p, Py_ssize_t n,
+                     int64_t now) except -1:
+        """An application message: ``mt`` its MsgType if one character (else
+        0), ``rejected`` an ExecutionReport's ExecType is Rejected, ``p[:n]``
+        its ClOrdID (``p`` NULL: none). Counted, and the answer of the
+        message of ours it names if that has none yet."""
+        cdef Py_ssize_t k
         cdef int64_t index = 0
-        if m.msgtype >= 0:
-            mt = fc_msgtypes[m.msgtype].mt
-        if mt[1] == 0:
-            if mt[0] == b'A':
-                if not self.logon.done():
-                    self.logon.set_result("A")
-                return 0
-            if mt[0] == b'5':
-                text = m.get_str(58, "")
-                if not self.logon.done():
-                    self.logon.set_result("5:" + text)
-                if not self.logout.done():
-                    self.logout.set_result(text)
-                return 0
-            if mt[0] == b'3':
-                self.rejects += 1
-                return 0
-            if mt[0] == b'j':
-                self.business_rejects += 1
-                return 0
-            if mt[0] == b'9':
-                self.refused += 1
-            elif mt[0] == b'8':
-                i = m.find(150)
-                if i >= 0 and m.views[i].len == 1 and m.buf[m.views[i].off] == b'8':
-                    self.refused += 1
-        i = m.find(11)
-        if i < 0:
+        if mt == b'3':
+            self.rejects += 1
             return 0
-        p = m.buf + m.views[i].off
-        n = m.views[i].len
+        if mt == b'j':
+            self.business_rejects += 1
+            return 0
+        if mt == b'9' or (mt == b'8' and rejected):
+            self.refused += 1
+        if p == NULL:
+            return 0
         k = PyBytes_GET_SIZE(self.prefix)
         if n <= k or n - k > 18 or memcmp(p, PyBytes_AS_STRING(self.prefix), k) != 0:
             return 0                          # not one of this run's
@@ -223,18 +231,271 @@ cdef class Session:
                 return 0
             index = index * 10 + (p[k] - 48)
             k += 1
-        if index < self.count and self.answered_v[index] == 0:
+        if index < self.count:
+            self._answered(index, now)
+        return 0
+
+    cdef inline int _answered(self, int64_t index, int64_t now) except -1:
+        if self.answered_v[index] == 0:
             self.answered_v[index] = now
             self.answers += 1
         return 0
 
-    def eof_received(self):
-        return False
 
-    def connection_lost(self, exc):
-        self.lost = str(exc) if exc else "the server closed the connection"
-        self.transport = None
-        if not self.logon.done():
-            self.logon.set_result("closed")
-        if not self.logout.done():
-            self.logout.set_result(None)
+cdef class FixSession(Session):
+    """A FIX 4.4 session: Logon (35=A) answered by Logon or Logout (35=5),
+    messages cut by the codec's parser, ClOrdID (11) and ExecType (150) read
+    from its field index."""
+    cdef Message msg
+
+    def __init__(self, *args):
+        Session.__init__(self, *args)
+        self.msg = Message.__new__(Message)
+
+    cdef Py_ssize_t _consume(self, char* base, Py_ssize_t n, int64_t now) except -1:
+        cdef Message m = self.msg
+        cdef Py_ssize_t pos = 0, used
+        cdef int rc
+        m.owner = self.buf
+        while pos < n:
+            rc = m.parse(base + pos, n - pos, &used)
+            if rc == P_PARTIAL:
+                break
+            pos += used
+            if rc != P_GARBLED:
+                self.received += 1
+                self._message(m, now)
+        return pos
+
+    cdef int _message(self, Message m, int64_t now) except -1:
+        cdef const char* mt = b"?"
+        cdef int i, one = 0
+        cdef bint rejected = False
+        if m.msgtype >= 0:
+            mt = fc_msgtypes[m.msgtype].mt
+        if mt[1] == 0:
+            one = mt[0]
+            if one == b'A':
+                return self._logged_on("")
+            if one == b'5':
+                text = m.get_str(58, "")
+                self._logged_on(text or "Logout")
+                if not self.logout.done():
+                    self.logout.set_result(text)
+                return 0
+            if one == b'8':
+                i = m.find(150)
+                rejected = i >= 0 and m.views[i].len == 1 and m.buf[m.views[i].off] == b'8'
+        i = m.find(11)
+        if i < 0:
+            return self._answer(one, rejected, NULL, 0, now)
+        return self._answer(one, rejected, m.buf + m.views[i].off, m.views[i].len, now)
+
+
+# ---- msgpack, as much as a frame of the msgspec port needs -----------------------------
+
+cdef struct Reader:
+    const uint8_t* p
+    const uint8_t* end
+
+
+cdef inline uint32_t _be(const uint8_t* p, int size) noexcept nogil:
+    cdef uint32_t v = 0
+    cdef int i
+    for i in range(size):
+        v = (v << 8) | p[i]
+    return v
+
+
+cdef int _str(Reader* r, const char** s, Py_ssize_t* n) noexcept nogil:
+    """The str at ``r`` (its bytes in ``s[:n]``), ``r`` past it; -1 (``r``
+    unmoved) if it is something else or runs past the end."""
+    cdef const uint8_t* p = r.p
+    cdef Py_ssize_t head, size
+    if p >= r.end:
+        return -1
+    if 0xa0 <= p[0] <= 0xbf:
+        head, size = 1, p[0] & 0x1f
+    elif 0xd9 <= p[0] <= 0xdb:                # str8, str16, str32
+        head = 1 + (1 << (p[0] - 0xd9))
+        if r.end - p < head:
+            return -1
+        size = _be(p + 1, <int>head - 1)
+    else:
+        return -1
+    if r.end - p - head < size:
+        return -1
+    s[0] = <const char*>(p + head)
+    n[0] = size
+    r.p = p + head + size
+    return 0
+
+
+cdef int _map(Reader* r, Py_ssize_t* n) noexcept nogil:
+    """The map header at ``r``: its number of entries; -1 if not a map."""
+    cdef const uint8_t* p = r.p
+    if p >= r.end:
+        return -1
+    if 0x80 <= p[0] <= 0x8f:
+        n[0] = p[0] & 0x0f
+        r.p = p + 1
+    elif p[0] == 0xde and r.end - p >= 3:
+        n[0] = _be(p + 1, 2)
+        r.p = p + 3
+    elif p[0] == 0xdf and r.end - p >= 5:
+        n[0] = _be(p + 1, 4)
+        r.p = p + 5
+    else:
+        return -1
+    return 0
+
+
+cdef int _skip(Reader* r, int depth) noexcept nogil:
+    """``r`` past the value at it, whatever it is; -1 if malformed or cut short."""
+    cdef const uint8_t* p = r.p
+    cdef uint8_t b
+    cdef Py_ssize_t head = 1, size = 0, items = 0, i
+    if p >= r.end or depth > MAX_DEPTH:
+        return -1
+    b = p[0]
+    if b <= 0x7f or b >= 0xe0 or b == 0xc0 or b == 0xc2 or b == 0xc3:
+        pass                                  # fixint, nil, bool
+    elif b <= 0x8f:
+        items = 2 * (b & 0x0f)                # fixmap
+    elif b <= 0x9f:
+        items = b & 0x0f                      # fixarray
+    elif b <= 0xbf:
+        size = b & 0x1f                       # fixstr
+    elif 0xc4 <= b <= 0xc6 or 0xd9 <= b <= 0xdb:      # bin8/16/32, str8/16/32
+        head = 1 + (1 << ((b - 0xc4) if b <= 0xc6 else (b - 0xd9)))
+        if r.end - p < head:
+            return -1
+        size = _be(p + 1, <int>head - 1)
+    elif 0xc7 <= b <= 0xc9:                   # ext8/16/32: length, type, data
+        head = 1 + (1 << (b - 0xc7))
+        if r.end - p < head:
+            return -1
+        size = _be(p + 1, <int>head - 1) + 1
+    elif b == 0xca or b == 0xcb:              # float32, float64
+        size = 4 if b == 0xca else 8
+    elif 0xcc <= b <= 0xcf:                   # uint8..64
+        size = 1 << (b - 0xcc)
+    elif 0xd0 <= b <= 0xd3:                   # int8..64
+        size = 1 << (b - 0xd0)
+    elif 0xd4 <= b <= 0xd8:                   # fixext1..16: type, data
+        size = 1 + (1 << (b - 0xd4))
+    elif b == 0xdc or b == 0xdd or b == 0xde or b == 0xdf:    # array16/32, map16/32
+        head = 3 if b == 0xdc or b == 0xde else 5
+        if r.end - p < head:
+            return -1
+        items = _be(p + 1, <int>head - 1)
+        if b >= 0xde:
+            items *= 2
+    else:
+        return -1                             # 0xc1: never used
+    if r.end - p - head < size:
+        return -1
+    r.p = p + head + size
+    for i in range(items):
+        if _skip(r, depth + 1) < 0:
+            return -1
+    return 0
+
+
+cdef inline bint _is(const char* s, Py_ssize_t n, const char* word, Py_ssize_t size) noexcept nogil:
+    return n == size and memcmp(s, word, size) == 0
+
+
+cdef class MsgSession(Session):
+    """A trader of fastcore's msgspec port: frames of a 4-byte big-endian
+    length and a msgpack map. Logon answered by Ack or Refused (then the
+    server closes); each message the engine sends the user comes as a
+    Report (``msg_type``, ``fields``: tag → str). Each frame is read in
+    place, only its "type", "msg_type", "text" and fields "11" and "150",
+    nothing built but the text of an Ack or Refused.
+
+    A Refused after the Logon is a request the server could not take: it
+    carries no ClOrdID, but the server answers a connection's frames in
+    order, each at once, so it is the answer of the first message sent
+    that has none."""
+    cdef int64_t oldest                   # no message before it is unanswered
+
+    cdef Py_ssize_t _consume(self, char* base, Py_ssize_t n, int64_t now) except -1:
+        cdef Py_ssize_t pos = 0
+        cdef uint32_t size
+        while n - pos >= 4:
+            size = _be(<const uint8_t*>base + pos, 4)
+            if size > MAX_FRAME:
+                self.lost = f"a frame of {size} bytes: not fastcore's msgspec port"
+                if self.transport is not None:
+                    self.transport.abort()
+                return n
+            if n - pos - 4 < size:
+                break
+            self._frame(<const uint8_t*>base + pos + 4, size, now)
+            pos += 4 + size
+        return pos
+
+    cdef int _frame(self, const uint8_t* p, Py_ssize_t size, int64_t now) except -1:
+        cdef Reader r
+        cdef Py_ssize_t entries, fields, e, f, kn
+        cdef const char* k
+        cdef const char* kind = NULL
+        cdef const char* mt = NULL
+        cdef const char* text = NULL
+        cdef const char* clordid = NULL
+        cdef const char* exec_type = NULL
+        cdef Py_ssize_t kind_n = 0, mt_n = 0, text_n = 0, clordid_n = 0, exec_type_n = 0
+        r.p = p
+        r.end = p + size
+        if _map(&r, &entries) < 0:
+            return 0                          # not a frame of the port: ignored
+        for e in range(entries):
+            if _str(&r, &k, &kn) < 0:
+                if _skip(&r, 0) < 0 or _skip(&r, 0) < 0:
+                    return 0
+            elif _is(k, kn, "type", 4):
+                if _str(&r, &kind, &kind_n) < 0:
+                    return 0
+            elif _is(k, kn, "msg_type", 8):
+                if _str(&r, &mt, &mt_n) < 0:
+                    return 0
+            elif _is(k, kn, "text", 4):
+                if _str(&r, &text, &text_n) < 0:
+                    return 0
+            elif _is(k, kn, "fields", 6):
+                if _map(&r, &fields) < 0:
+                    return 0
+                for f in range(fields):
+                    if _str(&r, &k, &kn) < 0:
+                        if _skip(&r, 0) < 0:
+                            return 0
+                    elif _is(k, kn, "11", 2) and _str(&r, &clordid, &clordid_n) == 0:
+                        continue
+                    elif _is(k, kn, "150", 3) and _str(&r, &exec_type, &exec_type_n) == 0:
+                        continue
+                    if _skip(&r, 0) < 0:
+                        return 0
+            elif _skip(&r, 0) < 0:
+                return 0
+        self.received += 1
+        if _is(kind, kind_n, "report", 6):
+            return self._answer(mt[0] if mt_n == 1 else 0,
+                                exec_type_n == 1 and exec_type[0] == b'8',
+                                clordid, clordid_n, now)
+        if _is(kind, kind_n, "ack", 3):
+            if not self.logon.done():
+                return self._logged_on("")
+            if not self.logout.done():
+                self.logout.set_result(text[:text_n].decode("utf-8", "replace") if text else "")
+            return 0
+        if _is(kind, kind_n, "refused", 7):
+            if not self.logon.done():
+                return self._logged_on(text[:text_n].decode("utf-8", "replace") if text_n
+                                       else "Refused")
+            self.refused += 1
+            while self.oldest < self.next and self.answered_v[self.oldest] != 0:
+                self.oldest += 1
+            if self.oldest < self.next:
+                self._answered(self.oldest, now)
+        return 0

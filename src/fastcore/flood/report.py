@@ -32,8 +32,9 @@ def histograms(result: Result) -> dict[str, HdrHistogram]:
 
 
 def summary(result: Result) -> dict[str, Any]:
-    """The run as plain data (``--json``): options, counts, throughput, and
-    per kind its count and latency percentiles in µs."""
+    """The run as plain data (``--json``): the target and its protocol,
+    options, counts, throughput, and per kind its count and latency
+    percentiles in µs."""
     opts = result.options
     rows = {}
     for kind, h in histograms(result).items():
@@ -41,7 +42,8 @@ def summary(result: Result) -> dict[str, Any]:
                       **{f"p{p:g}": h.get_value_at_percentile(p) / 1000 for p in PERCENTILES},
                       "max": h.get_max_value() / 1000}
     return {
-        "target": f"{opts.host}:{opts.port}", "sessions": opts.sessions,
+        "target": f"{opts.host}:{opts.port}", "protocol": opts.protocol,
+        "sessions": opts.sessions,
         "mode": f"open loop at {opts.rate:g}/s" if opts.rate else f"closed loop, window {opts.window}",
         "sent": result.sent, "answered": result.answered, "missing": result.missing,
         "elapsed_s": result.elapsed, "throughput_per_s": result.throughput,
@@ -53,7 +55,7 @@ def summary(result: Result) -> dict[str, Any]:
 def table(result: Result) -> str:
     """The closing table: throughput, then p50/p90/p99/p99.9/max per kind."""
     s = summary(result)
-    lines = [f"{s['target']}: {len(s['sessions'])} sessions, {s['mode']}: "
+    lines = [f"{s['target']} ({s['protocol']}): {len(s['sessions'])} sessions, {s['mode']}: "
              f"{s['answered']:,} of {s['sent']:,} messages answered in {s['elapsed_s']:.3f} s "
              f"= {s['throughput_per_s']:,.0f}/s",
              f"{'':8}{'count':>10}" + "".join(f"{f'p{p:g}':>11}" for p in PERCENTILES)
@@ -66,7 +68,9 @@ def table(result: Result) -> str:
     if s["missing"]:
         notes.append(f"{s['missing']:,} messages unanswered")
     if s["refused"]:
-        notes.append(f"{s['refused']:,} refused (ExecutionReport Rejected or OrderCancelReject)")
+        what = ("ExecutionReport Rejected, OrderCancelReject or Refused" if s["protocol"] == "msgspec"
+                else "ExecutionReport Rejected or OrderCancelReject")
+        notes.append(f"{s['refused']:,} refused ({what})")
     if s["rejects"] or s["business_rejects"]:
         notes.append(f"{s['rejects']} Reject (35=3), {s['business_rejects']} "
                      "BusinessMessageReject (35=j)")

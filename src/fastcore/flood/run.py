@@ -10,6 +10,11 @@ over all sessions, each at its due time whatever the server does) measures
 latency as a client sees it at that load, from when each message was due, so
 a stalled server shows up in the latencies instead of slowing the client
 down (no coordinated omission).
+
+``protocol`` is "fix" (any FIX 4.4 acceptor) or "msgspec" (fastcore's
+msgspec port: length-prefixed msgpack frames, a trader's Logon, orders as
+the Structs of ``fastcore.messages``, answers as Reports): the same seed
+sends the same orders with the same ClOrdIDs either way, timed the same way.
 """
 
 from __future__ import annotations
@@ -23,25 +28,34 @@ import numpy as np
 
 from fastcore.codec import Encoder
 from fastcore.errors import FastcoreError
-from fastcore.flood.driver import Session, now_ns
-from fastcore.flood.mix import KINDS, build, parse_mix
+from fastcore.flood.driver import FixSession, MsgSession, Session, now_ns
+from fastcore.flood.mix import KINDS, Stream, build, build_msgspec, frame, parse_mix
+from fastcore.messages import Logon, Logout
+
+PROTOCOLS = ("fix", "msgspec")
+PORTS = {"fix": 9878, "msgspec": 9879}      # fastcore's ports, each protocol's default
 
 
 class FloodError(FastcoreError):
     """The target refused a connection or a logon, or dropped a session."""
 
 
-class Protocol(Session, asyncio.BufferedProtocol):
-    """A session of the load as an asyncio protocol: the Session core does all of it."""
+class Protocol(FixSession, asyncio.BufferedProtocol):
+    """A FIX session of the load as an asyncio protocol: the session core does all of it."""
+
+
+class MsgProtocol(MsgSession, asyncio.BufferedProtocol):
+    """A msgspec port session of the load as an asyncio protocol."""
 
 
 @dataclasses.dataclass
 class Options:
     host: str = "127.0.0.1"
-    port: int = 9878
+    port: int | None = None                 # None: fastcore's port of the protocol (PORTS)
+    protocol: str = "fix"                   # "fix" or "msgspec" (fastcore's msgspec port)
     sessions: list[str] = dataclasses.field(default_factory=lambda: ["PM1", "ET1", "ET2", "ET3"])
-    target: str = "FASTCORE"                # TargetCompID: the acceptor's CompID
-    password: str | None = None
+    target: str = "FASTCORE"                # TargetCompID: the acceptor's CompID (FIX)
+    password: str | None = None             # FIX: Password (554); msgspec: the Logon's
     count: int = 10_000                     # messages over all sessions
     rate: float = 0.0                       # open loop: messages/s over all sessions; 0: closed
     window: int = 1                         # closed loop: unanswered messages per session
@@ -51,9 +65,13 @@ class Options:
     symbol: str = "ESZ6"
     tick: str = "0.25"
     mid: str = "5000"
-    heartbeat: int = 60
+    heartbeat: int = 60                     # HeartBtInt (FIX)
     timeout: float = 5.0                    # for each logon and logout
     progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.port is None:
+            self.port = PORTS.get(self.protocol)
 
 
 @dataclasses.dataclass
@@ -66,6 +84,7 @@ class Result:
     rejects: int                            # Reject (35=3) received
     business_rejects: int                   # BusinessMessageReject (35=j)
     refused: int                            # ExecutionReport Rejected or OrderCancelReject
+                                            # (msgspec: or a Refused frame)
     lost: list[str]                         # sessions the target dropped, and why
 
     @property
@@ -78,28 +97,57 @@ class Result:
         return self.answered / self.elapsed if self.elapsed > 0 else 0.0
 
 
-async def _connect(opts: Options, comp_id: str, stream, prefix: bytes, loop) -> Protocol:
+# ---- what differs between the protocols: the streams, the Logon, the Logout -------------
+
+def _streams(opts: Options, mix: dict[str, float], per: int,
+             prefixes: list[str]) -> list[Stream]:
+    """Each session's messages, encoded for the protocol."""
+    tick, mid = Decimal(opts.tick), Decimal(opts.mid)
+    if opts.protocol == "msgspec":
+        return [build_msgspec(comp, per, mix, opts.seed, prefix, opts.symbol, tick, mid)
+                for comp, prefix in zip(opts.sessions, prefixes)]
+    sending_time = time.time_ns()
+    return [build(comp, opts.target, per, mix, opts.seed, prefix, opts.symbol, tick, mid,
+                  2, sending_time)
+            for comp, prefix in zip(opts.sessions, prefixes)]
+
+
+def _logon(opts: Options, comp_id: str) -> bytes:
+    if opts.protocol == "msgspec":
+        return frame(Logon(user=comp_id, password=opts.password or "", role="trader"))
+    return Encoder(comp_id, opts.target).logon(
+        1, time.time_ns(), heart_bt_int=opts.heartbeat, reset_seq_num=True,
+        password=opts.password)
+
+
+def _logout_message(opts: Options, session: Session) -> bytes:
+    if opts.protocol == "msgspec":
+        return frame(Logout())
+    # MsgSeqNum after the last message sent (fewer than per when cut short)
+    return Encoder(session.comp_id, opts.target).logout(session.next + 2, time.time_ns())
+
+
+async def _connect(opts: Options, comp_id: str, stream: Stream, prefix: bytes,
+                   loop) -> Session:
     logon, logout = loop.create_future(), loop.create_future()
-    session = Protocol(comp_id, stream.data, stream.offsets, prefix,
-                       0 if opts.rate else opts.window, logon, logout)
+    cls = MsgProtocol if opts.protocol == "msgspec" else Protocol
+    session = cls(comp_id, stream.data, stream.offsets, prefix,
+                  0 if opts.rate else opts.window, logon, logout)
     try:
         await loop.create_connection(lambda: session, opts.host, opts.port)
     except OSError as exc:
         raise FloodError(f"cannot connect to {opts.host}:{opts.port}: "
                          f"{exc.strerror or exc}") from None
-    session.write(Encoder(comp_id, opts.target).logon(
-        1, time.time_ns(), heart_bt_int=opts.heartbeat, reset_seq_num=True,
-        password=opts.password))
+    session.write(_logon(opts, comp_id))
     try:
-        answer = await asyncio.wait_for(logon, opts.timeout)
+        why = await asyncio.wait_for(logon, opts.timeout)
     except asyncio.TimeoutError:
-        answer = None
-    if answer != "A":
+        why = None
+    if why != "":
         if session.transport is not None:           # not in the caller's list: close it here
             session.transport.abort()
-        if answer is None:
+        if why is None:
             raise FloodError(f"{comp_id}: no answer to the Logon within {opts.timeout} s")
-        why = "the connection was closed" if answer == "closed" else answer[2:] or "Logout"
         raise FloodError(f"{comp_id}: logon refused by {opts.host}:{opts.port}: {why}")
     return session
 
@@ -112,6 +160,8 @@ async def flood(opts: Options) -> Result:
         raise ValueError("count is below the number of sessions")
     if not opts.rate and opts.window < 1:
         raise ValueError("closed loop needs a window of at least 1")
+    if opts.protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {opts.protocol!r}: fix or msgspec")
     loop = asyncio.get_running_loop()
     mix = parse_mix(opts.mix)
     # ClOrdIDs unique per run on a live server and per session: a session
@@ -119,11 +169,8 @@ async def flood(opts: Options) -> Result:
     run = time.time_ns() // 1_000_000 % 10**10
     prefixes = [f"F{run}.{j}." for j in range(len(opts.sessions))]
     per = opts.count // len(opts.sessions)
-    sending_time = time.time_ns()
-    streams = [build(comp, opts.target, per, mix, opts.seed, prefix, opts.symbol,
-                     Decimal(opts.tick), Decimal(opts.mid), 2, sending_time)
-               for comp, prefix in zip(opts.sessions, prefixes)]
-    sessions: list[Protocol] = []
+    streams = _streams(opts, mix, per, prefixes)
+    sessions: list[Session] = []
     try:
         for comp, stream, prefix in zip(opts.sessions, streams, prefixes):
             sessions.append(await _connect(opts, comp, stream, prefix.encode(), loop))
@@ -169,17 +216,16 @@ async def flood(opts: Options) -> Result:
     return _result(opts, sessions, streams, start, dropped)
 
 
-async def _logout(opts: Options, sessions: list[Protocol]) -> None:
+async def _logout(opts: Options, sessions: list[Session]) -> None:
     for s in sessions:
         if not s.lost:
-            # MsgSeqNum after the last message sent (fewer than per when cut short)
-            s.write(Encoder(s.comp_id, opts.target).logout(s.next + 2, time.time_ns()))
+            s.write(_logout_message(opts, s))
     waits = [s.logout for s in sessions if not s.lost]
     if waits:
         await asyncio.wait(waits, timeout=opts.timeout)
 
 
-def _result(opts: Options, sessions: list[Protocol], streams, start: int,
+def _result(opts: Options, sessions: list[Session], streams, start: int,
             dropped: list[str]) -> Result:
     latencies: dict[str, list[np.ndarray]] = {k: [] for k in (*KINDS, "all")}
     last = start
