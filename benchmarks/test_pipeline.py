@@ -65,7 +65,7 @@ import pytest
 from conftest import BATCH_MESSAGES, BATCH_ROUNDS, BATCH_WARMUP, QUICK, paired_ratio
 
 from fastcore import codec
-from fastcore.config import PX_DIGITS, QTY_DIGITS, load
+from fastcore.config import PX_DIGITS, QTY_DIGITS, alone, load
 from fastcore.engine import Engine
 from fastcore.messages import transact_time
 from fastcore.server.session import Acceptor, Connection
@@ -86,11 +86,11 @@ READ_BYTES = 65536              # a socket read (the Connection's buffer is as l
 # the embedded default configuration with its users' credentials left out,
 # loaded once (an Engine made from it takes ~25 us, from the file ~300 us):
 # every report goes to its order's user alone, the pipeline's own cost
-PRIVATE_NAMES = ("PM1", "ET1", "ET2", "ET3", "ET4")
-PRIVATE = {"users": [{"name": name} for name in PRIVATE_NAMES]}
+PRIVATE = alone()
 CONFIG = load(PRIVATE)
 # ... and as it is: seed 000's order books, every report to all five users
 ROUTED = load()
+ROUTED_NAMES = tuple(user.name for user in ROUTED.users)
 
 
 def price(ticks):
@@ -294,7 +294,7 @@ def test_pipeline_submit_routed(benchmark, stream):
     private = [r for msg, user in zip(stream.msgs, stream.senders)
                for r in alone.submit(msg, user, NOW)]
     every = sorted(r[1:] for r in summary(private))
-    for user in PRIVATE_NAMES:                  # each user gets every report, once
+    for user in ROUTED_NAMES:                   # each user gets every report, once
         assert sorted(r[1:] for r in summary(replies) if r[0] == user) == every, user
     benchmark.extra_info.update(messages=len(stream), reports=len(private),
                                 recipients=len(replies), quick=QUICK)

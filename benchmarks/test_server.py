@@ -25,6 +25,7 @@ import threading
 import pytest
 
 from conftest import HERE, QUICK
+from fastcore.config import alone
 from fastcore.flood import Options, flood
 from fastcore.flood.report import histograms
 
@@ -70,8 +71,8 @@ class ServerProcess:
 @pytest.fixture(scope="module")
 def fastcore_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fastcore")
-    (tmp / "users.toml").write_text("".join(f'[[users]]\nname = "{name}"\n'
-                                            for name in ("PM1", "ET1", "ET2", "ET3", "ET4")))
+    (tmp / "users.toml").write_text("".join(f'[[users]]\nname = "{user["name"]}"\n'
+                                            for user in alone()["users"]))
     server = ServerProcess(
         [sys.executable, "-m", "fastcore.cli", "serve", "--port", "0", "--msgspec-port", "0",
          "--store", str(tmp / "store"), "--config", str(tmp / "users.toml")],

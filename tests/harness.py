@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 
 from fastcore.codec import Encoder, parse
+from fastcore.config import alone
 from fastcore.engine import Engine
 
 T0 = 1_795_253_400_000_000_000          # 2026-11-21 09:30:00 UTC
@@ -47,16 +48,16 @@ def status(clordid, symbol="ESZ6", side="1"):
 # its own orders alone, so that a test of the order state reads one answer
 # per request (who else sees an order is tested in test_routing.py and the
 # staged scenarios).
-PRIVATE = {"users": [{"name": name} for name in ("PM1", "ET1", "ET2", "ET3", "ET4")]}
+ALONE = alone()
 
 
 class Harness:
     """An Engine and the clients' sides of their sessions (by default the
-    users of ``PRIVATE``; a ``config`` table that names users keeps its own)."""
+    users of ``ALONE``; a ``config`` table that names users keeps its own)."""
 
     def __init__(self, config=None):
         if config is None or isinstance(config, dict) and "users" not in config:
-            config = {**PRIVATE, **(config or {})}
+            config = {**ALONE, **(config or {})}
         self.engine = Engine(config)
         self.seq = collections.defaultdict(int)
         self.now = T0

@@ -74,11 +74,6 @@ class RunningServer:
         self.loop.close()
 
 
-# The default users without credentials: each sees its own orders alone (for
-# the tests of the session layer; who sees what is test_routing.py's).
-ALONE = {"users": [{"name": name} for name in ("PM1", "ET1", "ET2", "ET3", "ET4")]}
-
-
 def server_config(store: str, **over: Any) -> dict[str, Any]:
     """The default configuration on free ports, its stores under ``store``."""
     return merge({"server": {"fix_port": 0, "msgspec_port": 0, "store": store}}, over)

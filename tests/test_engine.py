@@ -19,7 +19,7 @@ from fastcore.orders.table import (COMMAND_DTYPE, ERROR_CODES, OPS, REPORT_DTYPE
 
 import fixmsg
 
-from harness import PRIVATE, PX, QTY, TS, T0, Harness, cancel, decode, nos, replace, status
+from harness import ALONE, PX, QTY, TS, T0, Harness, cancel, decode, nos, replace, status
 
 NONE = 0xFFFFFFFF
 CODE = {text: code for code, text in ERROR_CODES.items()}
@@ -529,7 +529,7 @@ STRUCT_CASES = [
 
 
 def test_structs_give_the_same_reports_as_fix_bytes():
-    by_struct, by_bytes = Engine(PRIVATE), Engine(PRIVATE)
+    by_struct, by_bytes = Engine(ALONE), Engine(ALONE)
     seen = []
     for i, (struct, msg_type, fields) in enumerate(STRUCT_CASES, 1):
         now = T0 + i * 1_000_000
@@ -566,7 +566,7 @@ def test_submit_refuses_a_struct_of_another_kind():
 
 
 def test_struct_possresend_same_as_bytes():
-    by_struct, by_bytes = Engine(PRIVATE), Engine(PRIVATE)
+    by_struct, by_bytes = Engine(ALONE), Engine(ALONE)
     first = messages.NewOrderSingle(cl_ord_id="P", symbol="ESZ6", side="1", order_qty="10",
                                     price="100")
     by_struct.submit(first, "PM1", T0)

@@ -42,7 +42,7 @@ from typing import Any, Callable, Coroutine
 import msgspec
 import numpy as np
 import pytest
-from serverkit import ALONE
+from harness import ALONE
 
 from fastcore.codec import Encoder, Parser, parse
 from fastcore.flood import FloodError, Options, Result, flood, plot, summary, table
@@ -145,20 +145,12 @@ def drop_after(monkeypatch, server, comp_id: str, answers: int, protocol: str = 
     monkeypatch.setattr(run, name, Dropping)
 
 
-class FakeAcceptor:
-    """A stand-in FIX acceptor for one connection, on a thread with blocking
-    sockets. It answers the Logon (unless ``answer_logon`` is false) with
-    ``Encoder("FASTCORE", sender).logon``, then echoes the client's
-    application messages back as their answers: none until ``hold`` of them
-    have arrived, then all held; with ``close_after``, once that many are
-    echoed it reads one more and closes the connection. A Logout is answered
-    with a Logout, then the connection closed. ``received`` counts the
-    application messages, ``eof`` is set when the client closes."""
+class FakeTarget:
+    """One connection on 127.0.0.1, served on a thread with blocking sockets
+    by ``_session(conn)``; ``eof`` is set when the client closes, ``join``
+    re-raises what went wrong in the thread."""
 
-    def __init__(self, *, answer_logon: bool = True, hold: int = 0,
-                 close_after: int | None = None) -> None:
-        self.answer_logon, self.hold, self.close_after = answer_logon, hold, close_after
-        self.received = 0
+    def __init__(self) -> None:
         self.eof = threading.Event()
         self.error: BaseException | None = None
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -179,15 +171,48 @@ class FakeAcceptor:
             self.listener.close()
 
     def _session(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _recv(self, conn: socket.socket) -> bytes:
+        """What the client sent next; b"" (and ``eof`` set) when it closed."""
+        try:
+            data = conn.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof.set()
+        return data
+
+    def join(self) -> None:
+        """Wait for the connection to end (bounded); re-raise what went wrong."""
+        self.thread.join(10)
+        assert not self.thread.is_alive(), f"the {type(self).__name__} did not finish"
+        if self.error is not None:
+            raise self.error
+
+
+class FakeAcceptor(FakeTarget):
+    """A stand-in FIX acceptor for one connection, on a thread with blocking
+    sockets. It answers the Logon (unless ``answer_logon`` is false) with
+    ``Encoder("FASTCORE", sender).logon``, then echoes the client's
+    application messages back as their answers: none until ``hold`` of them
+    have arrived, then all held; with ``close_after``, once that many are
+    echoed it reads one more and closes the connection. A Logout is answered
+    with a Logout, then the connection closed. ``received`` counts the
+    application messages, ``eof`` is set when the client closes."""
+
+    def __init__(self, *, answer_logon: bool = True, hold: int = 0,
+                 close_after: int | None = None) -> None:
+        self.answer_logon, self.hold, self.close_after = answer_logon, hold, close_after
+        self.received = 0
+        super().__init__()
+
+    def _session(self, conn: socket.socket) -> None:
         parser, buf, held = Parser(), bytearray(), []
         enc = None
         while True:
-            try:
-                data = conn.recv(65536)
-            except ConnectionResetError:
-                data = b""
+            data = self._recv(conn)
             if not data:
-                self.eof.set()
                 return
             buf += data
             batch = parser.parse_batch(bytes(buf))
@@ -215,12 +240,6 @@ class FakeAcceptor:
             if out:
                 conn.sendall(b"".join(out))
 
-    def join(self) -> None:
-        """Wait for the connection to end (bounded); re-raise what went wrong."""
-        self.thread.join(10)
-        assert not self.thread.is_alive(), "the fake acceptor did not finish"
-        if self.error is not None:
-            raise self.error
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
@@ -418,7 +437,7 @@ def frame_of(obj: Any) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
-class FakeMsgPort:
+class FakeMsgPort(FakeTarget):
     """A stand-in for fastcore's msgspec port, one connection, on a thread
     with blocking sockets. ``logon``: "ack" answers the Logon with Ack,
     "refuse" with Refused (then closes), "close" closes, "silent" answers
@@ -432,35 +451,14 @@ class FakeMsgPort:
                  close_after: int | None = None) -> None:
         self.logon, self.refuse, self.close_after = logon, refuse, close_after
         self.orders = 0
-        self.eof = threading.Event()
-        self.error: BaseException | None = None
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(10)
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-            with conn:
-                conn.settimeout(10)
-                self._session(conn)
-        except BaseException as exc:           # reported by join()
-            self.error = exc
-        finally:
-            self.listener.close()
+        super().__init__()
 
     def _session(self, conn: socket.socket) -> None:
         decoder = msgspec.msgpack.Decoder(Inbound)
         buf = bytearray()
         while True:
-            try:
-                data = conn.recv(65536)
-            except ConnectionResetError:
-                data = b""
+            data = self._recv(conn)
             if not data:
-                self.eof.set()
                 return
             buf += data
             out: list[Any] = []
@@ -489,12 +487,6 @@ class FakeMsgPort:
             if out:
                 conn.sendall(b"".join(map(frame_of, out)))
 
-    def join(self) -> None:
-        """Wait for the connection to end (bounded); re-raise what went wrong."""
-        self.thread.join(10)
-        assert not self.thread.is_alive(), "the fake port did not finish"
-        if self.error is not None:
-            raise self.error
 
 
 def test_options_port_defaults_to_the_protocols():

@@ -50,7 +50,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from fastcore.codec import Encoder, parse
 from fastcore.engine import Engine
-from harness import PRIVATE
+from harness import ALONE
 from fastcore.errors import CommandRefused
 from fastcore.orders import STATE_NAMES, state_names
 
@@ -234,7 +234,7 @@ class OrderMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.engine = Engine({**PRIVATE, "mode": "worked"})
+        self.engine = Engine({**ALONE, "mode": "worked"})
         self.encoder = Encoder(CLIENT, "FASTCORE")
         self.seq = 0
         self.now = T0
@@ -367,7 +367,7 @@ class OrderMachine(RuleBasedStateMachine):
         """Replaying the inputs into a fresh engine gives the same bytes."""
         if not self.log:
             return
-        engine = Engine({**PRIVATE, "mode": "worked"})
+        engine = Engine({**ALONE, "mode": "worked"})
         for entry in self.log:
             if entry[0] == "submit":
                 _, data, now, out = entry
@@ -942,7 +942,7 @@ def _script(engine: Engine) -> list:
 
 
 def test_replay_is_byte_identical():
-    first, second = _script(Engine({**PRIVATE, "mode": "worked"})), _script(Engine({**PRIVATE, "mode": "worked"}))
+    first, second = _script(Engine({**ALONE, "mode": "worked"})), _script(Engine({**ALONE, "mode": "worked"}))
     assert first == second
     assert sum(len(x) for x in first if isinstance(x, list)) > 15
 
@@ -962,7 +962,7 @@ LIMIT_100 = [(55, SYMBOL), (54, "1"), (40, "2"), (44, "100")]
 def test_split_takes_a_ratio_written_with_a_colon():
     """``Engine.split`` documents ratios "2", "3:2" and "1.5", but "3:2" gets
     to ``Fraction("3", "2")``, which raises TypeError (not even CommandRefused)."""
-    engine = Engine({**PRIVATE, "mode": "worked"})
+    engine = Engine({**ALONE, "mode": "worked"})
     _send(engine, 1, "D", [(11, "G"), (38, 10), (59, "1")] + LIMIT_100)
     engine.ack("G", now=T0)
     (_to, data), = engine.split(SYMBOL, "3:2", now=T0)
@@ -975,7 +975,7 @@ def test_duplicate_new_order_reject_names_the_clordid_sent():
     original ClOrdID of a replaced order) is rejected as a duplicate, but the
     reject carries the order's current ClOrdID (11=Y) instead of the one the
     client sent (11=X): the client takes it for a reject of its live order Y."""
-    engine = Engine({**PRIVATE, "mode": "worked"})
+    engine = Engine({**ALONE, "mode": "worked"})
     _send(engine, 1, "D", [(11, "X"), (38, 10), (59, "0")] + LIMIT_100)
     engine.ack("X", now=T0)
     _send(engine, 2, "G", [(11, "Y"), (41, "X"), (38, 12), (59, "0")] + LIMIT_100)
@@ -989,7 +989,7 @@ def test_released_telephoned_order_cannot_be_worked():
     """After ``new_day`` releases a telephoned order, its name still finds
     the freed slot (the slot keeps its OrderID): desk commands act on it and
     report an order that is no longer in the table."""
-    engine = Engine({**PRIVATE, "mode": "worked"})
+    engine = Engine({**ALONE, "mode": "worked"})
     engine.telephoned("T", SYMBOL, "1", "10", "100", now=T0)
     engine.new_day(now=T0)                   # the day order expires
     engine.new_day(now=T0)                   # ... and is released
@@ -1006,7 +1006,7 @@ def test_avg_px_exact_after_split_and_bust():
     """A split keeps the order's notional but truncates each fill's price to
     8 decimals; busting (or correcting) that fill later takes the truncated
     value off the notional and leaves a residue in every later AvgPx."""
-    engine = Engine({**PRIVATE, "mode": "worked"})
+    engine = Engine({**ALONE, "mode": "worked"})
     _send(engine, 1, "D", [(11, "G"), (38, 1), (59, "1")] + LIMIT_100)
     engine.ack("G", now=T0)
     (_to, data), = engine.fill("G", "1", "98.00000001", now=T0)
@@ -1022,7 +1022,7 @@ def test_chained_pending_replace_on_a_day_order_done_for_day_has_no_leaves():
     """A Pending Replace for a replace chained on one not yet granted reports
     the quantities that one would give (D.2.b), but computes LeavesQty as
     OrderQty − CumQty even on a day order done for the day, where it is 0."""
-    engine = Engine({**PRIVATE, "mode": "worked"})
+    engine = Engine({**ALONE, "mode": "worked"})
     _send(engine, 1, "D", [(11, "X"), (38, 10), (59, "0")] + LIMIT_100)
     engine.ack("X", now=T0)
     engine.done_for_day("X", now=T0)
@@ -1044,7 +1044,7 @@ class Prepared:
     brought to a state by a recipe of steps."""
 
     def __init__(self, recipe: str):
-        self.engine = Engine({**PRIVATE, "mode": "worked"})
+        self.engine = Engine({**ALONE, "mode": "worked"})
         self.enc = Encoder(CLIENT, "FASTCORE")
         self.seq = 0
         self.now = T0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import ALONE
 from fastcore.scenario import Result, run_file, run_paths, scenario_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,8 +98,6 @@ def test_scenario_files_sorted_and_recursive(tmp_path):
 # ---- generated scenarios -------------------------------------------------------------
 
 WORKED = {"mode": "worked"}
-# the default users without credentials: each sees its own orders alone
-ALONE = {"users": [{"name": name} for name in ("PM1", "ET1", "ET2", "ET3", "ET4")]}
 
 
 def test_passing_scenario(tmp_path):

@@ -25,7 +25,7 @@ import threading
 import pytest
 import quickfix as fix
 import quickfix44 as fix44
-from serverkit import ALONE
+from harness import ALONE
 
 WAIT = 5.0                       # seconds, for anything the test waits for
 PM1 = fix.SessionID("FIX.4.4", "PM1", "FASTCORE")

@@ -21,7 +21,7 @@ import pytest
 
 from fastcore.codec import Encoder, Message, parse
 from fastcore.messages import NewOrderSingle, Report
-from serverkit import ALONE
+from harness import ALONE
 from fastcore.server.client import (
     ClientError, ConnectionClosed, FixClient, LogonRefused, MsgClient,
 )

@@ -164,6 +164,14 @@ def default_table() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+def alone() -> dict[str, Any]:
+    """A table keeping the embedded default's users without their
+    credentials: merged over a configuration, each user trades alone and
+    sees its own orders only (no shared order book), as the tests and
+    benchmarks of everything but routing want it."""
+    return {"users": [{"name": user["name"]} for user in default_table()["users"]]}
+
+
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``over`` merged into a copy of ``base``: tables key by key, anything else replaced."""
     out = copy.deepcopy(base)

@@ -63,7 +63,8 @@ cdef class Engine:
     cdef ClOrdIDIndex account_ids         # Account (1) → account number (1, 2, ...)
     cdef bytearray stp                    # self-trade prevention mode per account number
     cdef dict stp_modes                   # the configuration's, by account name
-    cdef tuple user_names                 # each user's name as bytes: also the account of its orders without one
+    cdef tuple user_names                 # each user's name as bytes
+    cdef uint32_t* own_accounts           # each user's account number: its orders' without Account (1)
     cdef dict names                       # telephoned orders' names → slot
 
     # ---- routing: who sees each order, staged orders

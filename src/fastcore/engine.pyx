@@ -101,7 +101,8 @@ cdef enum:
     TAG_PARENT_ORDER_ID = 9101
     TAG_CLAIMED_BY = 9102
 
-STAGED_NAMES = {STAGED_INTERNAL: "INTERNAL", STAGED_BROKER: "BROKER"}
+# StagedOrderType (9100) by kind: 0 (not staged), STAGED_INTERNAL, STAGED_BROKER
+STAGED_TYPES = (b"", b"INTERNAL", b"BROKER")
 CHILDREN_CANCELED = "its staged order is canceled"
 CHILDREN_EXPIRED = "its staged order expired"
 
@@ -185,7 +186,8 @@ cdef class Engine:
         self.stp = bytearray(1)
         self.stp_modes = dict(self.config.matching.self_trade)
         self._routing()
-        self.user_names = tuple(name.encode() for name in self.sessions)   # also their own accounts
+        self.requester = NO_USER
+        self.user_names = tuple(name.encode() for name in self.sessions)
         self.exec_prefix = eng.exec_id_prefix.encode()
         if len(self.exec_prefix) > MAX_ID:
             raise ConfigError("engine.exec_id_prefix", f"longer than {MAX_ID} bytes")
@@ -206,7 +208,8 @@ cdef class Engine:
         self.gateways = <uint32_t*>calloc(max(len(self.symbols), 1), sizeof(uint32_t))
         self.default_accounts = <uint32_t*>calloc(max(len(self.sessions) * ngw, 1),
                                                   sizeof(uint32_t))
-        if self.gateways == NULL or self.default_accounts == NULL:
+        self.own_accounts = <uint32_t*>calloc(max(len(self.sessions), 1), sizeof(uint32_t))
+        if self.gateways == NULL or self.default_accounts == NULL or self.own_accounts == NULL:
             raise MemoryError()
         for i, ins in enumerate(self.config.instruments):
             self.gateways[i] = self.visibility.gateway(ins.gateway)
@@ -216,19 +219,21 @@ cdef class Engine:
                 self.staging = self.visibility.gateway(gw.name)
                 break
         for u, user in enumerate(self.config.users):
+            name = user.name.encode()       # an order without Account (1) is its user's
+            self.own_accounts[u] = self._account(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
             for gw_name, cred in user.credentials.items():
                 if cred.account:
                     name = cred.account.encode()
                     g = self.visibility.gateway(gw_name)
                     self.default_accounts[u * ngw + g] = self._account(
                         PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
-        self.requester = NO_USER
 
     def __dealloc__(self):
         free(self.out_seq)
         free(self.routes)
         free(self.gateways)
         free(self.default_accounts)
+        free(self.own_accounts)
 
     # ---- output ---------------------------------------------------------------
 
@@ -297,7 +302,7 @@ cdef class Engine:
         cdef order_t* o
         cdef route_t* rt
         cdef Encoder enc
-        cdef bytes sym, claimer
+        cdef bytes sym, claimer, staged
         cdef uint16_t dest
         cdef qty_t last_qty
         cdef price_t last_px
@@ -358,8 +363,9 @@ cdef class Engine:
                 enc.w_char(54, o.side)
                 if rt.staged:
                     enc.w_char(21, b'3')
-                    enc.w_raw(TAG_STAGED_ORDER_TYPE, b"BROKER" if rt.staged == STAGED_BROKER
-                              else b"INTERNAL", 6 if rt.staged == STAGED_BROKER else 8)
+                    staged = <bytes>STAGED_TYPES[rt.staged]
+                    enc.w_raw(TAG_STAGED_ORDER_TYPE, PyBytes_AS_STRING(staged),
+                              PyBytes_GET_SIZE(staged))
                 if rt.parent_id:
                     enc.w_int(TAG_PARENT_ORDER_ID, rt.parent_id)
                 if r.order_qty or not o.cash_qty:
@@ -598,10 +604,7 @@ cdef class Engine:
             return self._reject_order(session, b'8', REJ_OTHER, "order table full", now)
         rt = self._route(slot)
         rt.show_account = account != NO_KEY
-        if account == NO_KEY and self.auto:     # self-trade prevention: the user's own
-            account = self._account(PyBytes_AS_STRING(<bytes>self.user_names[session]),
-                                    PyBytes_GET_SIZE(<bytes>self.user_names[session]))
-        rt.account = account
+        rt.account = account if account != NO_KEY else self.own_accounts[session]
         if staged:
             self.visibility.staged(session, self.staging, self.gateways[o.instrument],
                                    staged == STAGED_BROKER, &rt.audience, &rt.workers)
@@ -634,9 +637,9 @@ cdef class Engine:
             return "no staging gateway is configured"
         staged[0] = STAGED_INTERNAL
         if self._field(TAG_STAGED_ORDER_TYPE, &p, &n):
-            if p[:n] == b"BROKER":
+            if p[:n] == STAGED_TYPES[STAGED_BROKER]:
                 staged[0] = STAGED_BROKER
-            elif p[:n] != b"INTERNAL":
+            elif p[:n] != STAGED_TYPES[STAGED_INTERNAL]:
                 return f"StagedOrderType ({TAG_STAGED_ORDER_TYPE}) is INTERNAL or BROKER"
         return None
 
@@ -854,11 +857,14 @@ cdef class Engine:
         cdef order_t* o = &self.table.orders[slot]
         cdef char text[24]
         cdef uint32_t n = 0, key
+        cdef Py_ssize_t k
         self.visibility.list(self.routes[slot].audience, &n)
-        if n < 2 or self._by_order_id(text, write_int(text, o.order_id)) == slot:
+        if n < 2:
             return 0
-        key = self.table.ids.add(NO_USER, text, <uint32_t>write_int(text, o.order_id),
-                                 slot, K_ORDER, o.keys)
+        k = write_int(text, o.order_id)
+        if self._by_order_id(text, k) == slot:      # already (a re-staged order)
+            return 0
+        key = self.table.ids.add(NO_USER, text, <uint32_t>k, slot, K_ORDER, o.keys)
         if key == NO_KEY:
             raise MemoryError()
         o.keys = key
@@ -1280,6 +1286,7 @@ cdef class Engine:
         """
         cdef order_in o
         cdef uint32_t slot, k
+        cdef route_t* rt
         cdef bytes sym = str(symbol).encode(), cl = str(clordid).encode() if clordid else b""
         cdef uint16_t sess = self._session(session) if session is not None else 0
         k = self.symbol_ids.find(0, PyBytes_AS_STRING(sym), <uint32_t>len(sym))
@@ -1305,7 +1312,9 @@ cdef class Engine:
         if why is not None or o.qty <= 0:
             raise CommandRefused("telephoned", order, None, why or "quantity out of range")
         self._check(self.table.new_order(&o, &slot), "telephoned", order, NONE)
-        self._route(slot).audience = self.visibility.standard(sess, self.gateways[o.instrument])
+        rt = self._route(slot)
+        rt.audience = self.visibility.standard(sess, self.gateways[o.instrument])
+        rt.account = self.own_accounts[sess]
         self._register_order_id(slot)
         self.names[order] = (slot, self.table.orders[slot].order_id)
         self.table.ack(slot, 0)
@@ -1379,7 +1388,7 @@ cdef class Engine:
                                  f"claimed by {self.sessions[rt.claimer]}")
         if not self.visibility.contains(rt.workers, u):
             raise CommandRefused("claim", order, self._state(s),
-                                 f"{by} may not work this {STAGED_NAMES[rt.staged]} staged order")
+                                 f"{by} may not work this {STAGED_TYPES[rt.staged].decode()} staged order")
         rt.claimer = u
         self._check(self.table.restate(s, RST_OTHER, 0, 0, False), "claim", order, s)
         self._text(f"claimed by {by}")
