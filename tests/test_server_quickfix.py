@@ -40,6 +40,35 @@ def fix44_xml() -> str:
     return os.path.join(sys.prefix, "share", "quickfix", "FIX44.xml")
 
 
+# The fields fastcore adds to FIX 4.4 ExecutionReports, as its rules of
+# engagement tell a client to declare them: the FIA execution source code
+# (FIX 5.0's 1031/1032, as CME and TT use them on 4.4), the order
+# profile's TTCustomerName and the staged orders' tags.
+EXTENSIONS = ((1031, "CustOrderHandlingInst", "MULTIPLEVALUESTRING"),
+              (1032, "OrderHandlingInstSource", "INT"),
+              (18218, "TTCustomerName", "STRING"),
+              (9100, "StagedOrderType", "STRING"),
+              (9101, "ParentOrderID", "STRING"),
+              (9102, "ClaimedBy", "STRING"))
+
+
+def venue_dictionary(directory) -> str:
+    """QuickFIX's FIX44.xml with fastcore's extension fields declared on
+    ExecutionReport; every validation stays at its strict default."""
+    import xml.etree.ElementTree as ET
+    tree = ET.parse(fix44_xml())
+    root = tree.getroot()
+    known = {f.get("number") for f in root.find("fields")}
+    report = next(m for m in root.find("messages") if m.get("msgtype") == "8")
+    for number, name, kind in EXTENSIONS:
+        if str(number) not in known:
+            ET.SubElement(root.find("fields"), "field", number=str(number), name=name, type=kind)
+        ET.SubElement(report, "field", name=name, required="N")
+    path = os.path.join(str(directory), "FIX44-fastcore.xml")
+    tree.write(path)
+    return path
+
+
 def fields(raw: str) -> dict[int, str]:
     """The fields of one message (none of those exchanged here has a group)."""
     out: dict[int, str] = {}
@@ -129,7 +158,7 @@ FileStorePath={directory / "store"}
 FileLogPath={directory / "log"}
 ResetOnLogon=Y
 UseDataDictionary=Y
-DataDictionary={fix44_xml()}
+DataDictionary={venue_dictionary(directory)}
 ValidateLengthAndChecksum=Y
 ValidateFieldsOutOfOrder=Y
 ValidateFieldsHaveValues=Y

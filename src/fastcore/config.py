@@ -52,23 +52,81 @@ class Credential(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class User(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A user of the engine; ``firm`` groups users for drop copies.
+    """A user of the engine; ``firm`` groups users for drop copies and is
+    the company of its secondary account names.
 
     ``credentials``: gateway name → Credential. Users whose routing
     credentials share Member and Group on a gateway share an order book
     there; a user with no credentials on a gateway trades there alone.
     ``staged_order_creation``: may submit staged orders;
-    ``staged_order_management``: may claim, re-stage and work them."""
+    ``staged_order_management``: may claim, re-stage and work them.
+    ``secondary_accounts``: a FIX client from outside whose Account (1) is
+    its own: every order is mapped through ``[secondary]`` to a TT account
+    or refused; ``wildcard_accounts``: one ``CompanyUser*`` entry covers
+    all its accounts. ``execution_source``: the execution source code
+    (1031) of its flow, e.g. "D" for an exchange's own screen or "H" for
+    a premium algo provider ("": none; see ExecutionSourceConfig)."""
     name: str
     firm: str = ""
     credentials: dict[str, Credential] = {}
     staged_order_creation: bool = False
     staged_order_management: bool = False
+    secondary_accounts: bool = False
+    wildcard_accounts: bool = False
+    execution_source: str = ""
 
 
 class Account(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """An account (1) orders may be booked to."""
     name: str
+
+
+class OrderProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An order profile (TT's Order Tag Defaults): ``name`` goes out as
+    TTCustomerName (18218) on the orders it applies to;
+    ``execution_source``: the code (1031) of its orders ("": none)."""
+    name: str
+    execution_source: str = ""
+
+
+class SecondaryAccount(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A client's account defined outside: ``name`` (as in SecondaryAccount
+    (18219), or made by the rule; ``CompanyUser*`` for all of a wild-card
+    user's accounts) → the TT ``account`` its orders are booked to, and
+    the order ``profile`` they take ("": none)."""
+    name: str
+    account: str
+    profile: str = ""
+
+
+class SecondaryConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Secondary accounts (seed 001). ``rule`` makes the name of an order
+    without SecondaryAccount (18219) from its user's ``{company}`` (firm),
+    ``{user}`` and ``{account}`` (its Account (1)); a wild-card user's is
+    the rule with ``{account}`` replaced by "*"."""
+    rule: str = "{company}{user}{account}"
+    accounts: tuple[SecondaryAccount, ...] = ()
+
+
+EXECUTION_SOURCES = "WHCGDY"
+"""FIA execution source codes (1031 with 1032=2), highest precedence first:
+W desk (high touch), H premium algo provider, C vendor platform, G
+sponsored access, D other, Y electronic (the default)."""
+
+
+class ExecutionSourceConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The FIA schema a firm uses: the ``simple`` model sends W or Y only
+    (C, G, H and D become Y), the ``complex`` model all six. ``firms``:
+    a firm's own model, over ``model``."""
+    model: Literal["simple", "complex"] = "simple"
+    firms: dict[str, Literal["simple", "complex"]] = {}
+
+
+class AuditConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The audit trail (seed 003): ``enabled`` keeps the records; the
+    server appends them to ``path``, which is never rewritten."""
+    enabled: bool = True
+    path: str = "fastcore-audit.trail"
 
 
 Number = int | float | str
@@ -151,6 +209,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     matching: MatchingConfig = MatchingConfig()
     gateways: tuple[Gateway, ...] = ()
     accounts: tuple[Account, ...] = ()
+    order_profiles: tuple[OrderProfile, ...] = ()
+    secondary: SecondaryConfig = SecondaryConfig()
+    execution_source: ExecutionSourceConfig = ExecutionSourceConfig()
+    audit: AuditConfig = AuditConfig()
     users: tuple[User, ...] = ()
     instruments: tuple[Instrument, ...] = ()
     server: ServerConfig = ServerConfig()
@@ -253,6 +315,7 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
     if len(config.users) > 65535:
         raise ConfigError("users", "at most 65535 users")
     config = _routing(config)
+    _accounts(config)
     for i, ins in enumerate(config.instruments):
         rules(ins, f"instruments[{i}]")
     for account, mode in config.matching.self_trade.items():
@@ -304,6 +367,53 @@ def _routing(config: Config) -> Config:
             creds[gw] = c
         users.append(msgspec.structs.replace(user, credentials=creds))
     return msgspec.structs.replace(config, instruments=tuple(instruments), users=tuple(users))
+
+
+def _source(code: str, entry: str) -> None:
+    if code and (len(code) != 1 or code not in EXECUTION_SOURCES):
+        raise ConfigError(entry, f"{code!r} is not an execution source code "
+                                 f"({', '.join(EXECUTION_SOURCES)})")
+
+
+def rule_parts(rule: str, entry: str = "secondary.rule") -> list[tuple[str, str]]:
+    """The secondary account rule as (literal text, field) pairs, the field
+    one of company, user, account or "" (the end); ConfigError otherwise."""
+    import string
+    try:
+        parts = [(text, field or "") for text, field, spec, conv
+                 in string.Formatter().parse(rule)]
+    except ValueError as exc:
+        raise ConfigError(entry, f"{rule!r}: {exc}") from None
+    fields = [field for _, field in parts if field]
+    if any(f not in ("company", "user", "account") for f in fields) or \
+            fields.count("account") > 1:
+        raise ConfigError(entry, f"{rule!r}: the fields are {{company}}, {{user}} and "
+                                 "{account} (once)")
+    return parts
+
+
+def _accounts(config: Config) -> None:
+    """Order profiles, secondary accounts and execution source codes checked."""
+    _unique(config.order_profiles, "name", "order_profiles")
+    _unique(config.secondary.accounts, "name", "secondary.accounts")
+    accounts = {a.name for a in config.accounts}
+    profiles = {p.name for p in config.order_profiles}
+    for i, p in enumerate(config.order_profiles):
+        _source(p.execution_source, f"order_profiles[{i}].execution_source")
+    for i, m in enumerate(config.secondary.accounts):
+        if m.account not in accounts:
+            raise ConfigError(f"secondary.accounts[{i}].account",
+                              f"{m.account!r} is not a configured account")
+        if m.profile and m.profile not in profiles:
+            raise ConfigError(f"secondary.accounts[{i}].profile",
+                              f"{m.profile!r} is not a configured order profile")
+    rule_parts(config.secondary.rule)
+    for i, u in enumerate(config.users):
+        _source(u.execution_source, f"users[{i}].execution_source")
+    firms = {u.firm for u in config.users}
+    for firm in config.execution_source.firms:
+        if firm not in firms:
+            raise ConfigError(f"execution_source.firms.{firm}", f"no user is of firm {firm!r}")
 
 
 def _server(config: Config) -> Config:

@@ -10,13 +10,19 @@
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 
 from fastcore._types cimport price_t, qty_t, nanos_t
+from fastcore.accounts cimport SecondaryAccounts
+from fastcore.audit cimport AuditTrail
 from fastcore.book cimport Book
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.parser cimport Message
 from fastcore.orders.clordids cimport ClOrdIDIndex
-from fastcore.orders.table cimport OrderTable, order_in, request_in
+from fastcore.orders.table cimport OrderTable, order_in, request_in, report_t
 from fastcore.visibility cimport Visibility
 
+
+cdef enum:
+    U_MAPPED = 1              # a user whose accounts are secondary accounts
+    U_SIMPLE = 2              # ... whose firm uses the simple execution source model
 
 cdef enum:
     NO_USER = 0xFFFF
@@ -30,12 +36,18 @@ cdef struct route_t:          # the engine's side of an order slot: where it goe
     uint32_t audience         # who receives its ExecutionReports (a Visibility audience)
     uint32_t workers          # a staged order: who may claim it; NO_AUDIENCE otherwise
     uint32_t account          # its account number (self-trade prevention, Account (1))
+    uint32_t echo             # the client's own Account (1) a secondary account mapped
+                              # (a key of Engine.echoes), echoed to the client; NO_KEY
     uint32_t parent           # a child order: its staged order's slot, NONE
     uint32_t child            # a staged order: its first child, NONE (then through sibling)
     uint32_t sibling
+    uint32_t portion          # a child order: its number among its staged order's (from 1)
     uint16_t claimer          # a staged order: who claimed it, NO_USER
+    uint16_t profile          # its order profile (1-based; 0 none): TTCustomerName (18218)
     uint8_t staged            # 0, STAGED_INTERNAL or STAGED_BROKER
     uint8_t show_account      # Account (1) goes on its reports
+    char source               # execution source code (1031)
+    char oti                  # order type indicator of the audit trail: L, D or Q
 
 
 cdef class Engine:
@@ -65,6 +77,15 @@ cdef class Engine:
     cdef dict stp_modes                   # the configuration's, by account name
     cdef tuple user_names                 # each user's name as bytes
     cdef uint32_t* own_accounts           # each user's account number: its orders' without Account (1)
+
+    # ---- secondary accounts, order profiles, execution source codes, audit trail
+    cdef readonly SecondaryAccounts secondary
+    cdef ClOrdIDIndex echoes              # the clients' own Account (1) names of mapped orders
+    cdef tuple profile_names              # bytes by profile (1-based; [0] is b"")
+    cdef char* profile_sources            # each profile's code, 0 for none
+    cdef char* user_sources               # each user's code, 0 for none
+    cdef uint8_t* user_rules              # each user's U_* bits
+    cdef readonly AuditTrail audit
     cdef dict names                       # telephoned orders' names → slot
 
     # ---- routing: who sees each order, staged orders
@@ -90,11 +111,14 @@ cdef class Engine:
     cdef int _begin(self, uint16_t session, const char* msg_type, nanos_t now) except -1
     cdef int _emit(self, uint16_t session) except -1
     cdef int _emit_to(self, uint16_t session, uint32_t audience, const char* msg_type,
-                      nanos_t now) except -1
+                      nanos_t now, Py_ssize_t cut, const route_t* rt, uint16_t owner) except -1
+    cdef int _put_account(self, Encoder enc, const route_t* rt, bint owner) except -1
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept
     cdef Py_ssize_t _key_len(self, uint32_t key) noexcept
     cdef void _put_key(self, Encoder enc, int tag, uint32_t key) noexcept
     cdef int _flush(self, nanos_t now) except -1
+    cdef int _audit_in(self, uint32_t slot, bint entirety, nanos_t now) except -1
+    cdef int _audit_report(self, const report_t* r, uint32_t portion, nanos_t now) except -1
     cdef int _text(self, text) except -1
 
     # answers written from the request itself
@@ -110,6 +134,9 @@ cdef class Engine:
     cdef object _check_terms(self, char side, char ord_type, char tif)
     cdef int _read_terms(self, qty_t* qty, qty_t* cash, price_t* price, bint* has_price,
                          char* side, char* ord_type, char* tif) except -1
+    cdef object _book_to(self, uint16_t session, uint32_t parent, uint32_t* account,
+                         uint32_t* echo, uint16_t* profile)
+    cdef object _source(self, uint16_t session, uint16_t profile, bint desk, char* code)
     cdef int _new_order(self, uint16_t session, nanos_t now) except -1
     cdef int _request(self, uint16_t session, char kind, nanos_t now) except -1
     cdef int _status(self, uint16_t session, nanos_t now) except -1

@@ -37,6 +37,9 @@ from fastcore.codec.encoder cimport Encoder, FIELD_MAX
 from fastcore.codec.fix44 cimport fc_msgtypes
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_REJECT
 from fastcore.codec.values cimport read_fixed, read_int, write_int, V_OK
+from fastcore.accounts cimport SecondaryAccounts, NO_MAP
+from fastcore.audit cimport AuditTrail, audit_t, A_IN, A_ENTERED, A_OUT, A_TEXTS
+from fastcore.execsource cimport rank, stronger, simple
 from fastcore.orders.clordids cimport ClOrdIDIndex, NO_KEY, K_ORDER
 from fastcore.orders.states cimport (
     S_PENDING_NEW, S_DONE, S_FILLED, S_DONE_FOR_DAY, ord_status,
@@ -46,7 +49,7 @@ from fastcore.orders.table cimport (
     OrderTable, order_t, report_t, order_in, request_in, NONE, OK, E_UNKNOWN_ORDER,
     E_DUPLICATE, E_STATE, E_NO_REQUEST, E_QUANTITY, E_UNKNOWN_EXEC, E_STALE, E_MEMORY,
     F_GT, F_HAS_PRICE, F_TELEPHONED, F_LIVE, EI_REINSTATE_ON_HALT, EI_CANCEL_ON_HALT,
-    EI_CANCEL_IF_NOT_BEST, R_LAST, R_NO_ORDER_ID, R_DAY_QTY,
+    EI_CANCEL_IF_NOT_BEST, R_LAST, R_NO_ORDER_ID, R_DAY_QTY, R_AUDITED,
 )
 
 import decimal
@@ -70,6 +73,7 @@ cdef enum:
     REJ_UNKNOWN_ORDER = 5
     REJ_UNSUPPORTED = 11      # unsupported order characteristic
     REJ_QUANTITY = 13         # incorrect quantity
+    REJ_UNKNOWN_ACCOUNT = 15
     REJ_OTHER = 99
 
 # CxlRejReason (102)
@@ -100,6 +104,15 @@ cdef enum:
     TAG_STAGED_ORDER_TYPE = 9100
     TAG_PARENT_ORDER_ID = 9101
     TAG_CLAIMED_BY = 9102
+
+# Secondary accounts and order profiles (TT's tags) and the execution source
+# code: SecondaryAccount (18219) names the client's own account, never sent
+# on; TTCustomerName (18218) is the order profile's name.
+cdef enum:
+    TAG_CUSTOMER = 18218
+    TAG_SECONDARY_ACCOUNT = 18219
+    TAG_EXEC_SOURCE = 1031        # CustOrderHandlingInst
+    TAG_EXEC_SOURCE_KIND = 1032   # OrderHandlingInstSource: 2, FIA execution source code
 
 # StagedOrderType (9100) by kind: 0 (not staged), STAGED_INTERNAL, STAGED_BROKER
 STAGED_TYPES = (b"", b"INTERNAL", b"BROKER")
@@ -186,6 +199,7 @@ cdef class Engine:
         self.stp = bytearray(1)
         self.stp_modes = dict(self.config.matching.self_trade)
         self._routing()
+        self._accounts()
         self.requester = NO_USER
         self.user_names = tuple(name.encode() for name in self.sessions)
         self.exec_prefix = eng.exec_id_prefix.encode()
@@ -228,7 +242,34 @@ cdef class Engine:
                     self.default_accounts[u * ngw + g] = self._account(
                         PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
 
+    def _accounts(self):
+        """Secondary accounts, order profiles and execution source codes as
+        C arrays; the audit trail."""
+        cdef uint16_t u
+        cfg = self.config
+        self.secondary = SecondaryAccounts(
+            cfg, lambda bytes name: self._account(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)))
+        self.echoes = ClOrdIDIndex(64)
+        self.profile_names = (b"",) + tuple(p.name.encode() for p in cfg.order_profiles)
+        self.profile_sources = <char*>calloc(len(self.profile_names), 1)
+        self.user_sources = <char*>calloc(max(len(self.sessions), 1), 1)
+        self.user_rules = <uint8_t*>calloc(max(len(self.sessions), 1), 1)
+        if self.profile_sources == NULL or self.user_sources == NULL or self.user_rules == NULL:
+            raise MemoryError()
+        for i, prof in enumerate(cfg.order_profiles):
+            self.profile_sources[i + 1] = ord(prof.execution_source or "\0")
+        models = cfg.execution_source
+        for u, user in enumerate(cfg.users):
+            self.user_sources[u] = ord(user.execution_source or "\0")
+            self.user_rules[u] = ((U_MAPPED if user.secondary_accounts else 0)
+                                  | (U_SIMPLE if models.firms.get(user.firm, models.model) == "simple"
+                                     else 0))
+        self.audit = AuditTrail(cfg.audit.enabled)
+
     def __dealloc__(self):
+        free(self.profile_sources)
+        free(self.user_sources)
+        free(self.user_rules)
         free(self.out_seq)
         free(self.routes)
         free(self.gateways)
@@ -249,13 +290,15 @@ cdef class Engine:
         return 0
 
     cdef int _emit_to(self, uint16_t session, uint32_t audience, const char* msg_type,
-                      nanos_t now) except -1:
+                      nanos_t now, Py_ssize_t cut, const route_t* rt, uint16_t owner) except -1:
         """The message being encoded for ``session`` (begun by ``_begin``) to
         it, then to every other member of ``audience`` under that member's
-        header: the fields after the header are written once and copied."""
+        header: the fields after the header up to ``cut`` are written once
+        and copied; after them each recipient gets the order's Account (1)
+        as it sees it (``_put_account``; none when ``rt`` is NULL)."""
         cdef Encoder enc = <Encoder>self.encoders[session]
         cdef Encoder other
-        cdef Py_ssize_t at = self.fields_at, n = enc.pos - self.fields_at
+        cdef Py_ssize_t at = self.fields_at, n = cut - self.fields_at
         cdef const uint16_t* members
         cdef uint32_t i, k = 0
         cdef uint16_t m
@@ -272,7 +315,19 @@ cdef class Engine:
             other.reserve(n)
             memcpy(other.buf + other.pos, enc.buf + at, n)
             other.pos += n
+            if rt != NULL:
+                self._put_account(other, rt, m == owner)
             self._emit(m)
+        return 0
+
+    cdef int _put_account(self, Encoder enc, const route_t* rt, bint owner) except -1:
+        """Account (1) of an order's report: the TT account, or for the
+        client who owns it, the client's own account a secondary account
+        mapped (echoed as it sent it)."""
+        if owner and rt.echo != NO_KEY:
+            enc.put_raw(1, self.echoes.text(rt.echo), self.echoes.keys[rt.echo].len)
+        elif rt.show_account:
+            enc.put_raw(1, self.account_ids.text(rt.account), self.account_ids.keys[rt.account].len)
         return 0
 
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept:
@@ -302,11 +357,14 @@ cdef class Engine:
         cdef order_t* o
         cdef route_t* rt
         cdef Encoder enc
-        cdef bytes sym, claimer, staged
+        cdef bytes sym, claimer, staged, customer
         cdef uint16_t dest
+        cdef Py_ssize_t cut
         cdef qty_t last_qty
         cdef price_t last_px
         cdef int64_t exec_id
+        cdef uint32_t portion
+        cdef int rc
         i = 0
         while i < t.nreports:               # a book's answer to one report may add more
             r = &t.reports[i]
@@ -329,9 +387,10 @@ cdef class Engine:
             self._begin(dest, b"9" if r.msg == b'9' else b"8", now)
             # one reserve for the fields below: numbers, two ClOrdIDs, the
             # symbol, the account, the staged order's tags
-            enc.reserve(28 * FIELD_MAX + 3 * MAX_ID + PyBytes_GET_SIZE(sym)
+            customer = <bytes>self.profile_names[rt.profile]
+            enc.reserve(30 * FIELD_MAX + 3 * MAX_ID + PyBytes_GET_SIZE(sym)
                         + self._key_len(r.clordid) + self._key_len(r.orig)
-                        + (self.account_ids.keys[rt.account].len if rt.show_account else 0))
+                        + PyBytes_GET_SIZE(customer))
             if r.msg == b'9':
                 enc.w_int(37, o.order_id)
                 self._put_key(enc, 11, r.clordid)
@@ -356,9 +415,6 @@ cdef class Engine:
                 enc.w_char(39, r.ord_status)
                 if r.reason >= 0 and r.exec_type == b'8':
                     enc.w_int(103, r.reason)
-                if rt.show_account:
-                    enc.w_raw(1, self.account_ids.text(rt.account),
-                              self.account_ids.keys[rt.account].len)
                 enc.w_raw(55, PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
                 enc.w_char(54, o.side)
                 if rt.staged:
@@ -368,6 +424,10 @@ cdef class Engine:
                               PyBytes_GET_SIZE(staged))
                 if rt.parent_id:
                     enc.w_int(TAG_PARENT_ORDER_ID, rt.parent_id)
+                if rt.profile:
+                    enc.w_raw(TAG_CUSTOMER, PyBytes_AS_STRING(customer), PyBytes_GET_SIZE(customer))
+                enc.w_char(TAG_EXEC_SOURCE, rt.source)
+                enc.w_char(TAG_EXEC_SOURCE_KIND, b'2')
                 if r.order_qty or not o.cash_qty:
                     enc.w_fixed(38, r.order_qty, QTY_DIGITS)
                 if o.cash_qty:
@@ -391,19 +451,103 @@ cdef class Engine:
             enc.put_time(60, now)
             if r.text >= 0:
                 enc.put(58, self.texts[r.text])
-            self._emit_to(dest, audience, b"9" if r.msg == b'9' else b"8", now)
+            cut = enc.pos
+            if r.msg == b'9':
+                self._emit_to(dest, audience, b"9", now, cut, NULL, NO_USER)
+            else:
+                self._put_account(enc, rt, dest == o.session)
+                self._emit_to(dest, audience, b"8", now, cut, rt, o.session)
+                if self.audit.enabled and not r.flags & (R_NO_ORDER_ID | R_AUDITED):
+                    self._audit_report(r, rt.portion, now)
             # a child's fill is a fill of its staged order too, for that one's audience
             parent = rt.parent if r.msg == b'8' and r.exec_type == b'F' else NONE
-            last_qty, last_px = r.last_qty, r.last_px
+            last_qty, last_px, portion = r.last_qty, r.last_px, rt.portion
             if self.auto:
                 self._sync(r.order)         # may add reports: r and rt are stale after it
-            if parent != NONE and t.fill(parent, last_qty, last_px, &exec_id) == E_MEMORY:
-                raise MemoryError()
+            if parent != NONE:
+                rc = t.fill(parent, last_qty, last_px, &exec_id)
+                if rc == E_MEMORY:
+                    raise MemoryError()
+                if rc == OK and self.audit.enabled:     # the staged order's fill, from this portion
+                    t.reports[t.nreports - 1].flags |= R_AUDITED
+                    self._audit_report(&t.reports[t.nreports - 1], portion, now)
             i += 1
         t.nreports = 0
         self.requester = NO_USER
         if self.texts:
             self.texts.clear()
+        return 0
+
+    # ---- the audit trail --------------------------------------------------------
+
+    cdef int _audit_in(self, uint32_t slot, bint entirety, nanos_t now) except -1:
+        """Timestamp in: the order at ``slot`` was received at ``now``, with
+        its terms and the texts that name it."""
+        cdef OrderTable t = self.table
+        cdef order_t* o = &t.orders[slot]
+        cdef route_t* rt = &self.routes[slot]
+        cdef bytes user = <bytes>self.user_names[o.session]
+        cdef bytes sym = <bytes>self.symbols[o.instrument]
+        cdef bytes customer = <bytes>self.profile_names[rt.profile]
+        cdef uint32_t cl = self._key_len(o.clordid)
+        cdef uint32_t acct = self.account_ids.keys[rt.account].len
+        cdef uint32_t echo = self.echoes.keys[rt.echo].len if rt.echo != NO_KEY else 0
+        cdef audit_t* a
+        if not self.audit.enabled:
+            return 0
+        a = self.audit.add(A_IN, 2 * A_TEXTS + cl + PyBytes_GET_SIZE(user) + acct
+                           + PyBytes_GET_SIZE(sym) + PyBytes_GET_SIZE(customer) + echo)
+        a.ts = now
+        a.order_id = o.order_id
+        a.master_id = rt.parent_id if rt.parent_id else o.order_id
+        a.portion = rt.portion
+        a.qty = o.order_qty
+        a.px = o.price
+        a.side, a.ord_type, a.tif = o.side, o.ord_type, o.tif
+        a.oti, a.source = rt.oti, rt.source
+        a.entirety = entirety
+        self.audit.text(t.ids.text(o.clordid) if cl else NULL, cl)
+        self.audit.text(PyBytes_AS_STRING(user), PyBytes_GET_SIZE(user))
+        self.audit.text(self.account_ids.text(rt.account), acct)
+        self.audit.text(PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
+        self.audit.text(PyBytes_AS_STRING(customer), PyBytes_GET_SIZE(customer))
+        self.audit.text(self.echoes.text(rt.echo) if echo else NULL, echo)
+        return 0
+
+    cdef int _audit_report(self, const report_t* r, uint32_t portion, nanos_t now) except -1:
+        """The record of an ExecutionReport: a portion entered (New; a staged
+        order is entered only through its children), or an event of the
+        order (a fill, a cancel, an expiry, a replace, a bust ...: the
+        executions confirmed and the timestamps out)."""
+        cdef order_t* o = &self.table.orders[r.order]
+        cdef route_t* rt = &self.routes[r.order]
+        cdef char kind
+        cdef audit_t* a
+        if r.exec_type == b'0':
+            if rt.staged:
+                return 0
+            kind = A_ENTERED
+        elif (r.exec_type == b'F' or r.exec_type == b'4' or r.exec_type == b'C'
+              or r.exec_type == b'8' or r.exec_type == b'3' or r.exec_type == b'5'
+              or r.exec_type == b'H' or r.exec_type == b'G' or r.exec_type == b'D'):
+            kind = A_OUT
+        else:
+            return 0                        # pending states, status: nothing happened
+        a = self.audit.add(kind, 0)
+        a.ts = now
+        a.order_id = o.order_id
+        a.master_id = rt.parent_id if rt.parent_id else o.order_id
+        a.portion = portion
+        if kind == A_OUT:
+            a.exec_type = r.exec_type
+            a.exec_id = r.exec_id
+            a.exec_ref = r.exec_ref
+        if r.exec_type == b'F' or r.exec_type == b'G':
+            a.qty, a.px = r.last_qty, r.last_px
+        else:
+            a.qty, a.px = r.order_qty, r.price
+        a.side, a.ord_type, a.tif = o.side, o.ord_type, o.tif
+        a.oti, a.source = rt.oti, rt.source
         return 0
 
     cdef list take(self):
@@ -524,12 +668,14 @@ cdef class Engine:
         cdef order_in o
         cdef const char* p
         cdef Py_ssize_t n
-        cdef uint32_t slot, k, parent = NONE, account = NO_KEY
+        cdef uint32_t slot, k, parent = NONE, account = NO_KEY, echo = NO_KEY, portion = 1
         cdef int rc, i, reason = REJ_OTHER
         cdef uint8_t staged = 0
+        cdef uint16_t profile = 0
+        cdef char source = 0
         cdef route_t* rt
         cdef uint32_t* link
-        cdef bint has_price, poss_resend = False
+        cdef bint has_price, poss_resend = False, not_held = False
         self._field(11, &o.clordid, &n)
         o.clordid_len = <uint32_t>n
         o.session = session
@@ -597,14 +743,22 @@ cdef class Engine:
                     o.exec_inst |= EI_CANCEL_ON_HALT
                 elif p[i] == b'Z':
                     o.exec_inst |= EI_CANCEL_IF_NOT_BEST
-        if account == NO_KEY and self._field(1, &p, &n) and n:
-            account = self._account(p, n)
+                elif p[i] == b'1':
+                    not_held = True
+        why = self._book_to(session, parent, &account, &echo, &profile)
+        if why is not None:
+            return self._reject_order(session, b'8', REJ_UNKNOWN_ACCOUNT, why, now)
+        why = self._source(session, profile, staged or parent != NONE, &source)
+        if why is not None:
+            return self._reject_order(session, b'8', REJ_UNSUPPORTED, why, now)
         rc = t.new_order(&o, &slot)
         if rc == E_MEMORY:
             return self._reject_order(session, b'8', REJ_OTHER, "order table full", now)
         rt = self._route(slot)
         rt.show_account = account != NO_KEY
         rt.account = account if account != NO_KEY else self.own_accounts[session]
+        rt.echo, rt.profile, rt.source = echo, profile, source
+        rt.oti = b'L' if o.ord_type == b'2' else b'D' if staged or not_held else b'Q'
         if staged:
             self.visibility.staged(session, self.staging, self.gateways[o.instrument],
                                    staged == STAGED_BROKER, &rt.audience, &rt.workers)
@@ -617,14 +771,92 @@ cdef class Engine:
             link = &self.routes[parent].child
             while link[0] != NONE:
                 link = &self.routes[link[0]].sibling
+                portion += 1
             link[0] = slot
+            rt.portion = portion
         self._register_order_id(slot)
+        self._audit_in(slot, self.auto and not staged, now)
         if staged:                          # the staging gateway acknowledges it at once
             t.ack(slot, 0)
         elif self.auto:
             t.ack(slot, 0)
             self._enter(slot, o.exec_inst, o.qty)
         return self._flush(now)
+
+    cdef object _book_to(self, uint16_t session, uint32_t parent, uint32_t* account,
+                         uint32_t* echo, uint16_t* profile):
+        """None, or why the order in ``msg`` has no account to be booked to.
+
+        A SecondaryAccount (18219), or for a user whose accounts are
+        secondary the rule's name (else its wild-card name), must map: its
+        TT account becomes Account (1) (``account``), the client's own
+        Account (1) is kept to be echoed (``echo``), and its order profile
+        applies (``profile``). Otherwise Account (1) is the account. A
+        child order keeps the account ``_child_terms`` gave it unless a
+        secondary account of the broker's maps it, and its staged order's
+        profile unless TTCustomerName (18218) names another."""
+        cdef const char* a = NULL
+        cdef const char* p
+        cdef Py_ssize_t an = 0, n
+        cdef uint32_t m = NO_MAP
+        self._field(1, &a, &an)
+        if self._field(TAG_SECONDARY_ACCOUNT, &p, &n):
+            m = self.secondary.find(p, n)
+            if m == NO_MAP:
+                return f"no TT account is mapped to the secondary account {p[:n].decode('latin-1')}"
+        elif self.user_rules[session] & U_MAPPED and parent == NONE:
+            m = self.secondary.made(session, a, an)
+            if m == NO_MAP:
+                name = self.secondary.name(session, a[:an]).decode("latin-1")
+                wild = self.secondary.wildcard[session]
+                return (f"no TT account is mapped to the secondary account {name}"
+                        + (f" or {wild.decode('latin-1')}" if wild is not None else ""))
+        if m != NO_MAP:
+            account[0] = self.secondary.maps[m].account
+            profile[0] = self.secondary.maps[m].profile
+            if an:
+                echo[0] = self.echoes.find(0, a, <uint32_t>an)
+                if echo[0] == NO_KEY:
+                    echo[0] = self.echoes.add(0, a, <uint32_t>an, 0, K_ORDER, NO_KEY)
+                    if echo[0] == NO_KEY:
+                        raise MemoryError()
+        elif account[0] == NO_KEY and an:
+            account[0] = self._account(a, an)
+        if parent != NONE:
+            if self._field(TAG_CUSTOMER, &p, &n):
+                profile[0] = self.secondary.profile(p, n)
+                if profile[0] == 0:
+                    return f"no order profile is named {p[:n].decode('latin-1')}"
+            elif profile[0] == 0:
+                profile[0] = self.routes[parent].profile
+        return None
+
+    cdef object _source(self, uint16_t session, uint16_t profile, bint desk, char* code):
+        """None, or why the order's CustOrderHandlingInst (1031) is refused;
+        ``code``: the order's execution source code. The attributes that
+        apply are the order's own 1031, its user's code and its profile's;
+        the one of highest precedence wins (``execsource.pxd``), Y when none
+        does. Desk-worked orders (staged orders and their children) are W.
+        A firm on the simple model sends W or Y only."""
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef char c = 0
+        if self._field(TAG_EXEC_SOURCE_KIND, &p, &n) and not _is(p, n, b'2'):
+            return (f"OrderHandlingInstSource ({TAG_EXEC_SOURCE_KIND}) {p[:n].decode('latin-1')}: "
+                    "only FIA execution source codes (2) are taken")
+        if self._field(TAG_EXEC_SOURCE, &p, &n):
+            if n != 1 or rank(p[0]) == 0:
+                return (f"CustOrderHandlingInst ({TAG_EXEC_SOURCE}) {p[:n].decode('latin-1')!r} "
+                        "is not an execution source code: W, Y, C, G, H or D")
+            c = p[0]
+        if desk:
+            code[0] = b'W'
+            return None
+        c = stronger(stronger(c, self.user_sources[session]), self.profile_sources[profile])
+        if c == 0:
+            c = b'Y'
+        code[0] = simple(c) if self.user_rules[session] & U_SIMPLE else c
+        return None
 
     cdef object _staged_terms(self, uint16_t session, uint8_t* staged):
         """None, or why ``session`` may not stage the order in ``msg``;
@@ -1315,7 +1547,10 @@ cdef class Engine:
         rt = self._route(slot)
         rt.audience = self.visibility.standard(sess, self.gateways[o.instrument])
         rt.account = self.own_accounts[sess]
+        rt.source = b'W'                    # given to a desk by phone: high touch
+        rt.oti = b'L' if o.ord_type == b'2' else b'Q'
         self._register_order_id(slot)
+        self._audit_in(slot, False, now)
         self.names[order] = (slot, self.table.orders[slot].order_id)
         self.table.ack(slot, 0)
         return self._done(now)
@@ -1434,11 +1669,13 @@ cdef class Engine:
         return self._done(now)
 
     def child(self, order, by, qty, px=None, clordid=None, ord_type=None, tif=None,
-              *, nanos_t now):
+              secondary=None, profile=None, *, nanos_t now):
         """``by``, who claimed the staged order ``order``, submits a child
         order of ``qty`` (default ClOrdID: ``order``-n): the NewOrderSingle
         with ParentOrderID (9101) a FIX client would send, answered the same
-        way. Price, OrdType and TimeInForce default to the staged order's."""
+        way. Price, OrdType and TimeInForce default to the staged order's;
+        ``secondary`` books it to a secondary account of the broker's
+        (18219), ``profile`` names another order profile (18218)."""
         cdef uint32_t s = self._staged("child", order, self._session(by))
         cdef order_t* o = &self.table.orders[s]
         cdef uint32_t c = self.routes[s].child
@@ -1454,6 +1691,10 @@ cdef class Engine:
             fields.append((44, str(px)))
         if tif is not None:
             fields.append((59, str(tif)))
+        if secondary is not None:
+            fields.append((TAG_SECONDARY_ACCOUNT, str(secondary)))
+        if profile is not None:
+            fields.append((TAG_CUSTOMER, str(profile)))
         from fastcore.messages import transact_time
         fields.append((60, transact_time(now)))
         return self.submit(self.scratch.encode("D", fields, 1, now), by, now)

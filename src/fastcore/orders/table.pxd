@@ -97,6 +97,7 @@ cdef enum:
     R_LAST = 1                # LastQty/LastPx present
     R_NO_ORDER_ID = 2         # OrderID NONE (a rejected new order)
     R_DAY_QTY = 4             # DayOrderQty/DayCumQty present (GT orders)
+    R_AUDITED = 8             # its audit record is written (the engine's)
 
 cdef struct report_t:
     qty_t order_qty, cum_qty, leaves_qty, last_qty, day_order_qty, day_cum_qty
