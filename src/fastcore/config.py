@@ -124,9 +124,10 @@ class ExecutionSourceConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=T
 
 class AuditConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The audit trail (seed 003): ``enabled`` keeps the records; the
-    server appends them to ``path``, which is never rewritten."""
+    server appends them to ``path`` (default: ``audit.trail`` in
+    ``server.store``), which is never rewritten."""
     enabled: bool = True
-    path: str = "fastcore-audit.trail"
+    path: str = ""
 
 
 Number = int | float | str

@@ -164,6 +164,7 @@ class Player:
 
     def expect(self, step: dict[str, Any]) -> None:
         expected = self._fields(step, "expect")
+        absent = [str(tag) for tag in step.get("absent", ())]
         users = self._users(step)
         for user in users:
             queue = self.queues[user]
@@ -175,6 +176,10 @@ class Player:
             if wrong:
                 shown = " ".join(f"{tag}={got.get(tag, '(none)')}" for tag in wrong)
                 raise StepFailed(f"expected {_show(wrong)}, got {shown}"
+                                 + (f" (to {user})" if len(users) > 1 else ""))
+            present = [f"{tag}={got[tag]}" for tag in absent if tag in got]
+            if present:
+                raise StepFailed(f"expected no {', '.join(absent)}, got {' '.join(present)}"
                                  + (f" (to {user})" if len(users) > 1 else ""))
         if step.get("only"):
             for user, queue in self.queues.items():

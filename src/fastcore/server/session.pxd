@@ -111,6 +111,7 @@ cdef class Acceptor:
     cdef nanos_t logon_timeout
     cdef readonly list watchers           # callables given every list of (recipient, bytes) delivered
     cdef public object idle               # called when the last connection has closed
+    cdef readonly object audit_file       # the audit trail's file (appended once per batch), None
 
     cdef int deliver(self, list out, nanos_t now) except -1
     cdef int mark(self, Session s) except -1

@@ -40,6 +40,7 @@ import os
 import time
 
 from fastcore import config as _config
+from fastcore.auditfile import open_append
 from fastcore.codec.parser import GARBLE_REASONS
 
 # SessionRejectReason (373) values of the session layer
@@ -606,6 +607,11 @@ cdef class Acceptor:
         self.sessions = {}
         self.users = {}
         self.drop_copies = []
+        self.audit_file = None
+        if self.config.audit.enabled:
+            path = self.config.audit.path or os.path.join(srv.store, "audit.trail")
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self.audit_file = open_append(path)
         self.dirty = []
         self.connections = set()
         self.closing_list = []
@@ -635,6 +641,8 @@ cdef class Acceptor:
             raise ValueError("the new engine's users differ from the sessions'")
         self.engine = engine
         engine.msg.max_body_length = self.config.server.max_body_length
+        engine.audit.start(time.time_ns())      # a run: order ids start again
+        self.write_audit()
         for s in self.users.values():
             s.user = engine.session_index[s.config.user]
             engine.out_seq[s.user] = s.store.next_out - 1
@@ -680,11 +688,18 @@ cdef class Acceptor:
         if conn not in self.closing_list:
             self.closing_list.append(conn)
 
+    def write_audit(self):
+        """Append the engine's new audit records to the trail's file."""
+        if self.audit_file is not None and len(self.engine.audit):
+            self.audit_file.write(self.engine.audit.take())
+
     def flush(self, nanos_t now):
         """Write each touched session's outbox (one write) and flush its
-        store; close the connections that are done."""
+        store; close the connections that are done. The audit records of
+        the batch go to their file first."""
         cdef Session s
         cdef Connection c
+        self.write_audit()
         for s in self.dirty:
             s.dirty = False
             s.store.save(False)
@@ -745,7 +760,10 @@ cdef class Acceptor:
         self.flush(now)
 
     def close(self):
-        """Flush and close every store."""
+        """Flush and close every store and the audit trail's file."""
         cdef Session s
         for s in self.sessions.values():
             s.store.close()
+        if self.audit_file is not None:
+            self.write_audit()
+            self.audit_file.close()
