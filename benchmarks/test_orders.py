@@ -285,6 +285,7 @@ def ack_report():
         order_id="1", cl_ord_id="ORD-00000001", account="ACCT-001", exec_id="1",
         exec_type="0", ord_status="0", symbol="ESM4", side="1", order_qty=10 * QTY, ord_type="2", price=REF_PX,
         has_price=True, time_in_force="0", leaves_qty=10 * QTY, cum_qty=0, avg_px=0,
+        cust_order_handling_inst="Y", order_handling_inst_source=2,
         transact_time=NOW)
 
 

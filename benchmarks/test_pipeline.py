@@ -106,6 +106,7 @@ def ack(cl_ord_id, side, ticks, qty):
         symbol=SYMBOL, side=side, order_qty=qty * 10**QTY_DIGITS, ord_type="2",
         price=ticks * 10**PX_DIGITS // 4, has_price=True, time_in_force="0",
         leaves_qty=qty * 10**QTY_DIGITS, cum_qty=0, avg_px=0,
+        cust_order_handling_inst="Y", order_handling_inst_source=2,
         transact_time=NOW)
 
 

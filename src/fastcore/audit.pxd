@@ -4,10 +4,12 @@
 # per batch); ``fastcore.auditfile`` reads them back.
 #
 # A record is a fixed 72-byte little-endian part (audit_t) and, on a
-# "received" record only, six texts, each a uint16 length and its bytes:
-# ClOrdID, user, Account (the TT account), Symbol, customer (TTCustomerName
-# 18218, the order profile) and the client's own Account (1) when a
-# secondary account mapped it. The file format is described in auditfile.py.
+# "received" record and on the "out" record of a replace, six texts, each a
+# uint32 length and its bytes: ClOrdID, user, Account (the TT account),
+# Symbol, customer (TTCustomerName 18218, the order profile) and the
+# client's own Account (1) when a secondary account mapped it. The file
+# format is described in auditfile.py. (Little-endian: the machines
+# fastcore builds for; audit.pyx refuses to load on any other.)
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 
@@ -23,9 +25,7 @@ cdef enum:
 
 
 cdef packed struct audit_t:   # 72 bytes
-    uint16_t length           # of the whole record, texts included
-    char kind                 # A_*
-    char exec_type            # A_OUT: the ExecType (150) reported; 0 otherwise
+    uint32_t length           # of the whole record, texts included
     uint32_t portion          # 0: a master order; n: its n-th child order. On a master's
                               # fill that mirrors a child's: that child's portion
     int64_t ts                # ns since the epoch (UTC): the receive time at the edge, or the event's
@@ -35,13 +35,14 @@ cdef packed struct audit_t:   # 72 bytes
     int64_t exec_ref          # A_OUT busts and corrections: ExecRefID (19)
     int64_t qty               # A_IN: OrderQty; fills and corrections: LastQty; else OrderQty after
     int64_t px                # A_IN: Price; fills and corrections: LastPx; else Price after
+    char kind                 # A_*
+    char exec_type            # A_OUT: the ExecType (150) reported; 0 otherwise
     char side
     char ord_type
     char tif
     char oti                  # order type indicator: L limit, D DRT (not held), Q other
     char source               # execution source code (1031): W Y C G H D
     uint8_t entirety          # A_IN: entered in its entirety on receipt
-    uint8_t spare[2]
 
 
 cdef class AuditTrail:

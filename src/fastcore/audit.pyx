@@ -16,7 +16,12 @@ from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 
-RECORD = "<HccI7q5cB2x"
+import sys
+
+if sys.byteorder != "little":
+    raise ImportError("fastcore's audit trail is written little-endian, as the machine's memory")
+
+RECORD = "<II7q7cB"
 """``struct`` format of a record's fixed part (audit_t)."""
 
 FIXED = sizeof(audit_t)
@@ -35,14 +40,12 @@ cdef class AuditTrail:
 
     cdef audit_t* add(self, char kind, Py_ssize_t texts) except NULL:
         """Room for a record of ``kind`` with ``texts`` bytes of texts (each
-        text's two length bytes included), zeroed, its length and kind
+        text's four length bytes included), zeroed, its length and kind
         set; the texts follow with ``text``, in order."""
         cdef Py_ssize_t need = self.len + sizeof(audit_t) + texts
         cdef Py_ssize_t cap
         cdef char* p
         cdef audit_t* a
-        if need > 0xFFFF + self.len:
-            raise ValueError("an audit record's texts are longer than 64 KiB")
         if need > self.cap:
             cap = max(need, 2 * self.cap, 1 << 16)
             p = <char*>realloc(self.buf, cap)
@@ -51,18 +54,18 @@ cdef class AuditTrail:
             self.buf, self.cap = p, cap
         a = <audit_t*>(self.buf + self.len)
         memset(a, 0, sizeof(audit_t))
-        a.length = <uint16_t>(sizeof(audit_t) + texts)
+        a.length = <uint32_t>(sizeof(audit_t) + texts)
         a.kind = kind
         self.len += sizeof(audit_t)
         return a
 
     cdef void text(self, const char* p, Py_ssize_t n) noexcept:
         """A text of the record being written (room reserved by ``add``)."""
-        cdef uint16_t k = <uint16_t>n
-        memcpy(self.buf + self.len, &k, 2)
+        cdef uint32_t k = <uint32_t>n
+        memcpy(self.buf + self.len, &k, 4)
         if n:
-            memcpy(self.buf + self.len + 2, p, n)
-        self.len += 2 + n
+            memcpy(self.buf + self.len + 4, p, n)
+        self.len += 4 + n
 
     def start(self, int64_t now):
         """Mark the start of a run at ``now``: order ids count from 1 again

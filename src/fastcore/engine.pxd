@@ -11,12 +11,12 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 
 from fastcore._types cimport price_t, qty_t, nanos_t
 from fastcore.accounts cimport SecondaryAccounts
-from fastcore.audit cimport AuditTrail
+from fastcore.audit cimport AuditTrail, audit_t
 from fastcore.book cimport Book
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.parser cimport Message
 from fastcore.orders.clordids cimport ClOrdIDIndex
-from fastcore.orders.table cimport OrderTable, order_in, request_in, report_t
+from fastcore.orders.table cimport OrderTable, order_t, order_in, request_in, report_t
 from fastcore.visibility cimport Visibility
 
 
@@ -111,12 +111,15 @@ cdef class Engine:
     cdef int _begin(self, uint16_t session, const char* msg_type, nanos_t now) except -1
     cdef int _emit(self, uint16_t session) except -1
     cdef int _emit_to(self, uint16_t session, uint32_t audience, const char* msg_type,
-                      nanos_t now, Py_ssize_t cut, const route_t* rt, uint16_t owner) except -1
+                      nanos_t now, Py_ssize_t acc_at, Py_ssize_t acc_end, const route_t* rt,
+                      uint16_t owner) except -1
     cdef int _put_account(self, Encoder enc, const route_t* rt, bint owner) except -1
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept
     cdef Py_ssize_t _key_len(self, uint32_t key) noexcept
     cdef void _put_key(self, Encoder enc, int tag, uint32_t key) noexcept
     cdef int _flush(self, nanos_t now) except -1
+    cdef audit_t* _audit(self, uint32_t slot, char kind, bint texts, nanos_t now) except NULL
+    cdef audit_t* _audit_texts(self, order_t* o, route_t* rt, char kind) except NULL
     cdef int _audit_in(self, uint32_t slot, bint entirety, nanos_t now) except -1
     cdef int _audit_report(self, const report_t* r, uint32_t portion, nanos_t now) except -1
     cdef int _text(self, text) except -1

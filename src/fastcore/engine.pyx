@@ -290,15 +290,18 @@ cdef class Engine:
         return 0
 
     cdef int _emit_to(self, uint16_t session, uint32_t audience, const char* msg_type,
-                      nanos_t now, Py_ssize_t cut, const route_t* rt, uint16_t owner) except -1:
+                      nanos_t now, Py_ssize_t acc_at, Py_ssize_t acc_end, const route_t* rt,
+                      uint16_t owner) except -1:
         """The message being encoded for ``session`` (begun by ``_begin``) to
         it, then to every other member of ``audience`` under that member's
-        header: the fields after the header up to ``cut`` are written once
-        and copied; after them each recipient gets the order's Account (1)
-        as it sees it (``_put_account``; none when ``rt`` is NULL)."""
+        header: the fields after the header are written once and copied.
+        When the order's client sees its own account (``rt.echo``), the
+        Account (1) field at ``acc_at:acc_end`` is written for each
+        recipient as it sees it (``_put_account``)."""
         cdef Encoder enc = <Encoder>self.encoders[session]
         cdef Encoder other
-        cdef Py_ssize_t at = self.fields_at, n = cut - self.fields_at
+        cdef Py_ssize_t at = self.fields_at, n = enc.pos - self.fields_at
+        cdef bint splice = rt != NULL and rt.echo != NO_KEY
         cdef const uint16_t* members
         cdef uint32_t i, k = 0
         cdef uint16_t m
@@ -313,10 +316,16 @@ cdef class Engine:
             other = <Encoder>self.encoders[m]
             self._begin(m, msg_type, now)
             other.reserve(n)
-            memcpy(other.buf + other.pos, enc.buf + at, n)
-            other.pos += n
-            if rt != NULL:
+            if splice:
+                memcpy(other.buf + other.pos, enc.buf + at, acc_at - at)
+                other.pos += acc_at - at
                 self._put_account(other, rt, m == owner)
+                other.reserve(enc.pos - acc_end)
+                memcpy(other.buf + other.pos, enc.buf + acc_end, enc.pos - acc_end)
+                other.pos += enc.pos - acc_end
+            else:
+                memcpy(other.buf + other.pos, enc.buf + at, n)
+                other.pos += n
             self._emit(m)
         return 0
 
@@ -359,7 +368,7 @@ cdef class Engine:
         cdef Encoder enc
         cdef bytes sym, claimer, staged, customer
         cdef uint16_t dest
-        cdef Py_ssize_t cut
+        cdef Py_ssize_t acc_at, acc_end
         cdef qty_t last_qty
         cdef price_t last_px
         cdef int64_t exec_id
@@ -415,6 +424,10 @@ cdef class Engine:
                 enc.w_char(39, r.ord_status)
                 if r.reason >= 0 and r.exec_type == b'8':
                     enc.w_int(103, r.reason)
+                acc_at = enc.pos
+                self._put_account(enc, rt, dest == o.session)
+                acc_end = enc.pos
+                enc.reserve(24 * FIELD_MAX + PyBytes_GET_SIZE(sym) + PyBytes_GET_SIZE(customer))
                 enc.w_raw(55, PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
                 enc.w_char(54, o.side)
                 if rt.staged:
@@ -451,12 +464,10 @@ cdef class Engine:
             enc.put_time(60, now)
             if r.text >= 0:
                 enc.put(58, self.texts[r.text])
-            cut = enc.pos
             if r.msg == b'9':
-                self._emit_to(dest, audience, b"9", now, cut, NULL, NO_USER)
+                self._emit_to(dest, audience, b"9", now, 0, 0, NULL, NO_USER)
             else:
-                self._put_account(enc, rt, dest == o.session)
-                self._emit_to(dest, audience, b"8", now, cut, rt, o.session)
+                self._emit_to(dest, audience, b"8", now, acc_at, acc_end, rt, o.session)
                 if self.audit.enabled and not r.flags & (R_NO_ORDER_ID | R_AUDITED):
                     self._audit_report(r, rt.portion, now)
             # a child's fill is a fill of its staged order too, for that one's audience
@@ -480,51 +491,65 @@ cdef class Engine:
 
     # ---- the audit trail --------------------------------------------------------
 
-    cdef int _audit_in(self, uint32_t slot, bint entirety, nanos_t now) except -1:
-        """Timestamp in: the order at ``slot`` was received at ``now``, with
-        its terms and the texts that name it."""
+    cdef audit_t* _audit(self, uint32_t slot, char kind, bint texts, nanos_t now) except NULL:
+        """A record of ``kind`` about the order at ``slot``, at ``now``: the
+        fields every record has; with ``texts``, the texts that name the
+        order (its ClOrdID, user, TT account, symbol, profile, the client's
+        own account)."""
         cdef OrderTable t = self.table
         cdef order_t* o = &t.orders[slot]
         cdef route_t* rt = &self.routes[slot]
+        cdef audit_t* a
+        if texts:
+            a = self._audit_texts(o, rt, kind)
+        else:
+            a = self.audit.add(kind, 0)
+        a.ts = now
+        a.order_id = o.order_id
+        a.master_id = rt.parent_id if rt.parent_id else o.order_id
+        a.portion = rt.portion
+        a.side, a.ord_type, a.tif = o.side, o.ord_type, o.tif
+        a.oti, a.source = rt.oti, rt.source
+        return a
+
+    cdef audit_t* _audit_texts(self, order_t* o, route_t* rt, char kind) except NULL:
+        """A record of ``kind`` with the order's texts written after it."""
         cdef bytes user = <bytes>self.user_names[o.session]
         cdef bytes sym = <bytes>self.symbols[o.instrument]
         cdef bytes customer = <bytes>self.profile_names[rt.profile]
         cdef uint32_t cl = self._key_len(o.clordid)
         cdef uint32_t acct = self.account_ids.keys[rt.account].len
         cdef uint32_t echo = self.echoes.keys[rt.echo].len if rt.echo != NO_KEY else 0
-        cdef audit_t* a
-        if not self.audit.enabled:
-            return 0
-        a = self.audit.add(A_IN, 2 * A_TEXTS + cl + PyBytes_GET_SIZE(user) + acct
-                           + PyBytes_GET_SIZE(sym) + PyBytes_GET_SIZE(customer) + echo)
-        a.ts = now
-        a.order_id = o.order_id
-        a.master_id = rt.parent_id if rt.parent_id else o.order_id
-        a.portion = rt.portion
-        a.qty = o.order_qty
-        a.px = o.price
-        a.side, a.ord_type, a.tif = o.side, o.ord_type, o.tif
-        a.oti, a.source = rt.oti, rt.source
-        a.entirety = entirety
-        self.audit.text(t.ids.text(o.clordid) if cl else NULL, cl)
+        cdef audit_t* a = self.audit.add(
+            kind, 4 * A_TEXTS + cl + PyBytes_GET_SIZE(user) + acct + PyBytes_GET_SIZE(sym)
+            + PyBytes_GET_SIZE(customer) + echo)
+        self.audit.text(self.table.ids.text(o.clordid) if cl else NULL, cl)
         self.audit.text(PyBytes_AS_STRING(user), PyBytes_GET_SIZE(user))
         self.audit.text(self.account_ids.text(rt.account), acct)
         self.audit.text(PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
         self.audit.text(PyBytes_AS_STRING(customer), PyBytes_GET_SIZE(customer))
         self.audit.text(self.echoes.text(rt.echo) if echo else NULL, echo)
+        return a
+
+    cdef int _audit_in(self, uint32_t slot, bint entirety, nanos_t now) except -1:
+        """Timestamp in: the order at ``slot`` was received at ``now``."""
+        cdef order_t* o = &self.table.orders[slot]
+        cdef audit_t* a
+        if self.audit.enabled:
+            a = self._audit(slot, A_IN, True, now)
+            a.qty, a.px = o.order_qty, o.price
+            a.entirety = entirety
         return 0
 
     cdef int _audit_report(self, const report_t* r, uint32_t portion, nanos_t now) except -1:
         """The record of an ExecutionReport: a portion entered (New; a staged
         order is entered only through its children), or an event of the
-        order (a fill, a cancel, an expiry, a replace, a bust ...: the
-        executions confirmed and the timestamps out)."""
-        cdef order_t* o = &self.table.orders[r.order]
-        cdef route_t* rt = &self.routes[r.order]
+        order (a fill, a cancel, an expiry, a replace with the order's new
+        texts, a bust ...: the executions confirmed and the timestamps out)."""
         cdef char kind
         cdef audit_t* a
         if r.exec_type == b'0':
-            if rt.staged:
+            if self.routes[r.order].staged:
                 return 0
             kind = A_ENTERED
         elif (r.exec_type == b'F' or r.exec_type == b'4' or r.exec_type == b'C'
@@ -533,10 +558,7 @@ cdef class Engine:
             kind = A_OUT
         else:
             return 0                        # pending states, status: nothing happened
-        a = self.audit.add(kind, 0)
-        a.ts = now
-        a.order_id = o.order_id
-        a.master_id = rt.parent_id if rt.parent_id else o.order_id
+        a = self._audit(r.order, kind, r.exec_type == b'5', now)
         a.portion = portion
         if kind == A_OUT:
             a.exec_type = r.exec_type
@@ -546,8 +568,6 @@ cdef class Engine:
             a.qty, a.px = r.last_qty, r.last_px
         else:
             a.qty, a.px = r.order_qty, r.price
-        a.side, a.ord_type, a.tif = o.side, o.ord_type, o.tif
-        a.oti, a.source = rt.oti, rt.source
         return 0
 
     cdef list take(self):

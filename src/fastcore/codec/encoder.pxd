@@ -96,9 +96,9 @@ cdef class Encoder:
 
 cdef class ExecutionReport:
     cdef public object order_id, cl_ord_id, orig_cl_ord_id, exec_id, exec_ref_id
-    cdef public object symbol, account, text, time_in_force, extra
+    cdef public object symbol, account, text, time_in_force, extra, cust_order_handling_inst
     cdef public Py_UCS4 exec_type, ord_status, side, ord_type
-    cdef public int ord_rej_reason, exec_restatement_reason
+    cdef public int ord_rej_reason, exec_restatement_reason, order_handling_inst_source
     cdef public price_t price, last_px, avg_px
     cdef public qty_t order_qty, last_qty, leaves_qty, cum_qty
     cdef public qty_t day_order_qty, day_cum_qty, cash_order_qty

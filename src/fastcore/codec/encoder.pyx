@@ -347,6 +347,10 @@ cdef class Encoder:
             self.put(1, er.account)
         self.put(55, er.symbol)
         self.put_char(54, <char>er.side)
+        if er.cust_order_handling_inst is not None:
+            self.put(1031, er.cust_order_handling_inst)
+        if er.order_handling_inst_source >= 0:
+            self.put_int(1032, er.order_handling_inst_source)
         if er.order_qty or not er.cash_order_qty:
             self.put_fixed(38, er.order_qty, QTY_DIGITS)
         if er.cash_order_qty:
@@ -485,6 +489,7 @@ cdef class ExecutionReport:
     def __init__(self, **fields):
         self.ord_rej_reason = -1
         self.exec_restatement_reason = -1
+        self.order_handling_inst_source = -1
         self.day_order_qty = -1
         self.transact_time = NO_TIME
         self.exec_type = u'0'
