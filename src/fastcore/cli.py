@@ -4,6 +4,9 @@
     fastcore flood [OPTIONS]    load a FIX 4.4 acceptor or the msgspec port and report its latencies (tools/flood)
     fastcore scenario PATH...   play scenario files against an embedded engine, or a server
     fastcore decode FILE...     pretty-print the FIX messages in files ('-' for stdin)
+    fastcore audit FILE         export an audit trail (CSV, JSON Lines), or one order's records
+    fastcore average-prices FILE
+                                average prices of an audit trail's fills, per execution source
 """
 
 from __future__ import annotations
@@ -138,6 +141,75 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    import contextlib
+    from fastcore.auditfile import AuditFileError, query, read, write_csv, write_jsonl
+    try:
+        trail = read(args.file)
+    except (OSError, AuditFileError) as exc:
+        print(f"fastcore audit: {exc}", file=sys.stderr)
+        return 1
+    if trail.torn:
+        print(f"fastcore audit: {args.file}: {trail.torn} bytes of a torn last record "
+              "ignored", file=sys.stderr)
+    records = trail.records
+    if args.order is not None:
+        records = query(records, args.order)
+        if not records:
+            print(f"fastcore audit: no order {args.order!r} in {args.file}", file=sys.stderr)
+            return 1
+    write = write_jsonl if args.format == "jsonl" else write_csv
+    try:
+        with (contextlib.nullcontext(sys.stdout) if args.output in (None, "-") else
+              open(args.output, "w", newline="", encoding="utf-8")) as fh:
+            write(records, fh)
+    except OSError as exc:
+        print(f"fastcore audit: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_average_prices(args: argparse.Namespace) -> int:
+    import csv
+    import msgspec
+    from fastcore.auditfile import AuditFileError, read
+    from fastcore.pricing import KEYS, CommingledSources, average_prices
+    by = tuple(k.strip() for k in args.by.split(",") if k.strip())
+    if any(k not in KEYS for k in by):
+        print(f"fastcore average-prices: --by {args.by!r}: the keys are {','.join(KEYS)}",
+              file=sys.stderr)
+        return 2
+    try:
+        trail = read(args.file)
+    except (OSError, AuditFileError) as exc:
+        print(f"fastcore average-prices: {exc}", file=sys.stderr)
+        return 1
+    if trail.torn:
+        print(f"fastcore average-prices: {args.file}: {trail.torn} bytes of a torn last "
+              "record ignored", file=sys.stderr)
+    try:
+        rows = average_prices(trail.records, by)
+    except CommingledSources as exc:
+        print(f"fastcore average-prices: refused: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "jsonl":
+        for row in rows:
+            print(msgspec.json.encode(row).decode())
+        return 0
+    columns = [k for k in KEYS if k in by] + ["fills", "qty", "avg_px", "notional"]
+    table = [[str(getattr(row, c)) for c in columns] for row in rows]
+    if args.format == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows(table)
+        return 0
+    widths = [max([len(c)] + [len(t[i]) for t in table]) for i, c in enumerate(columns)]
+    for line in [columns] + table:      # texts to the left, numbers to the right
+        print("  ".join(v.ljust(w) if c in KEYS else v.rjust(w)
+                        for v, w, c in zip(line, widths, columns)).rstrip())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["flood"]:               # its own options, --help included
@@ -188,6 +260,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", metavar="DIR",
                    help="the directory of the session stores (default ./fastcore-store)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("audit", help="export an audit trail, or one order's records",
+                       description="Export an audit-trail file (the CME Rule 536.E records "
+                       "the server appends) as CSV or JSON Lines, one row per record with "
+                       "its order's ClOrdID, user, account and symbol; with --order only "
+                       "every record of that order and its portions. A torn last record "
+                       "is ignored (said on stderr). Exit 1 for a file that cannot be "
+                       "read or is not an audit trail, or an order with no record.")
+    p.add_argument("file", metavar="FILE", help="an audit-trail file")
+    p.add_argument("--order", metavar="ORDER",
+                   help="only this order and its portions: a ClOrdID, or an OrderID")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="csv",
+                   help="CSV with a header row (default), or one JSON object per line")
+    p.add_argument("-o", "--output", metavar="OUT", help="write to OUT (default stdout)")
+    p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("average-prices", help="average prices of an audit trail's fills",
+                       description="Average prices of the fills standing in an audit-trail "
+                       "file (busts taken out, corrections applied), per group of --by. "
+                       "Fills of different execution source codes are never average-priced "
+                       "together (FIA): without 'source' in --by, a group that would mix "
+                       "them is refused with exit status 2.")
+    p.add_argument("file", metavar="FILE", help="an audit-trail file")
+    p.add_argument("--by", default="account,symbol,side,source", metavar="KEYS", help="comma-separated keys to group by, of account, "
+                   "symbol, side, source (default: all four)")
+    p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table",
+                   help="an aligned table (default), CSV with a header row, or JSON Lines")
+    p.set_defaults(func=cmd_average_prices)
     sub.add_parser("flood", help="load a FIX 4.4 acceptor or the msgspec port (tools/flood; see fastcore flood --help)")
     args = ap.parse_args(argv)
     try:
