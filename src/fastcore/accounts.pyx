@@ -8,7 +8,8 @@ they take (TTCustomerName (18218)); an order whose name maps to nothing is
 refused. The name is SecondaryAccount (18219) when the order carries it;
 otherwise the rule makes it from the user's company, name and Account
 (1), e.g. ``Firm1User1Acct``. A user allowed wild-card accounts also has
-``CompanyUser*``, which covers every account it has no entry of its own for.
+``CompanyUser*`` (the rule with "*" for the account), which covers every
+account it has no entry of its own for.
 
     maps = SecondaryAccounts(config, account_number)
     maps.lookup(b"ClientUserAcct1")         # (account number, profile) or None
@@ -64,7 +65,7 @@ cdef class SecondaryAccounts:
                     (after if seen else before).append(values[field])
             prefix.append("".join(before).encode())
             suffix.append("".join(after).encode())
-            wildcard.append(("".join(before) + "".join(after) + "*").encode()
+            wildcard.append(("".join(before) + "*" + "".join(after)).encode()
                             if u.wildcard_accounts else None)
         self.prefix, self.suffix, self.wildcard = tuple(prefix), tuple(suffix), tuple(wildcard)
 

@@ -113,6 +113,7 @@ cdef class Engine:
     cdef int _emit_to(self, uint16_t session, uint32_t audience, const char* msg_type,
                       nanos_t now, Py_ssize_t acc_at, Py_ssize_t acc_end, const route_t* rt,
                       uint16_t owner) except -1
+    cdef Py_ssize_t _account_len(self, const route_t* rt) noexcept
     cdef int _put_account(self, Encoder enc, const route_t* rt, bint owner) except -1
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept
     cdef Py_ssize_t _key_len(self, uint32_t key) noexcept

@@ -300,7 +300,7 @@ cdef class Engine:
         recipient as it sees it (``_put_account``)."""
         cdef Encoder enc = <Encoder>self.encoders[session]
         cdef Encoder other
-        cdef Py_ssize_t at = self.fields_at, n = enc.pos - self.fields_at
+        cdef Py_ssize_t at = self.fields_at, end = enc.pos, n = enc.pos - self.fields_at
         cdef bint splice = rt != NULL and rt.echo != NO_KEY
         cdef const uint16_t* members
         cdef uint32_t i, k = 0
@@ -315,28 +315,33 @@ cdef class Engine:
                 continue
             other = <Encoder>self.encoders[m]
             self._begin(m, msg_type, now)
-            other.reserve(n)
+            other.reserve(n + FIELD_MAX + self._account_len(rt) if splice else n)
             if splice:
                 memcpy(other.buf + other.pos, enc.buf + at, acc_at - at)
                 other.pos += acc_at - at
                 self._put_account(other, rt, m == owner)
-                other.reserve(enc.pos - acc_end)
-                memcpy(other.buf + other.pos, enc.buf + acc_end, enc.pos - acc_end)
-                other.pos += enc.pos - acc_end
+                memcpy(other.buf + other.pos, enc.buf + acc_end, end - acc_end)
+                other.pos += end - acc_end
             else:
                 memcpy(other.buf + other.pos, enc.buf + at, n)
                 other.pos += n
             self._emit(m)
         return 0
 
+    cdef Py_ssize_t _account_len(self, const route_t* rt) noexcept:
+        """The most ``_put_account`` writes for the order (room to reserve)."""
+        return (self.account_ids.keys[rt.account].len
+                + (self.echoes.keys[rt.echo].len if rt.echo != NO_KEY else 0))
+
     cdef int _put_account(self, Encoder enc, const route_t* rt, bint owner) except -1:
         """Account (1) of an order's report: the TT account, or for the
         client who owns it, the client's own account a secondary account
-        mapped (echoed as it sent it)."""
+        mapped (echoed as it sent it). Within room the caller reserved
+        (``_account_len`` and a field's)."""
         if owner and rt.echo != NO_KEY:
-            enc.put_raw(1, self.echoes.text(rt.echo), self.echoes.keys[rt.echo].len)
+            enc.w_raw(1, self.echoes.text(rt.echo), self.echoes.keys[rt.echo].len)
         elif rt.show_account:
-            enc.put_raw(1, self.account_ids.text(rt.account), self.account_ids.keys[rt.account].len)
+            enc.w_raw(1, self.account_ids.text(rt.account), self.account_ids.keys[rt.account].len)
         return 0
 
     cdef void _put_id(self, Encoder enc, int tag, int64_t n) noexcept:
@@ -399,12 +404,13 @@ cdef class Engine:
             customer = <bytes>self.profile_names[rt.profile]
             enc.reserve(30 * FIELD_MAX + 3 * MAX_ID + PyBytes_GET_SIZE(sym)
                         + self._key_len(r.clordid) + self._key_len(r.orig)
-                        + PyBytes_GET_SIZE(customer))
+                        + PyBytes_GET_SIZE(customer) + self._account_len(rt))
             if r.msg == b'9':
                 enc.w_int(37, o.order_id)
                 self._put_key(enc, 11, r.clordid)
                 self._put_key(enc, 41, r.orig)
                 enc.w_char(39, r.ord_status)
+                self._put_account(enc, rt, dest == o.session)
                 enc.w_char(434, r.response_to)
                 if r.reason >= 0:
                     enc.w_int(102, r.reason)
@@ -427,7 +433,6 @@ cdef class Engine:
                 acc_at = enc.pos
                 self._put_account(enc, rt, dest == o.session)
                 acc_end = enc.pos
-                enc.reserve(24 * FIELD_MAX + PyBytes_GET_SIZE(sym) + PyBytes_GET_SIZE(customer))
                 enc.w_raw(55, PyBytes_AS_STRING(sym), PyBytes_GET_SIZE(sym))
                 enc.w_char(54, o.side)
                 if rt.staged:
