@@ -141,18 +141,26 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
+def _trail(command: str, path: str):
+    """The records of the audit trail at ``path``, or None (said on stderr)."""
+    from fastcore.auditfile import AuditFileError, read
+    try:
+        trail = read(path)
+    except (OSError, AuditFileError) as exc:
+        print(f"fastcore {command}: {exc}", file=sys.stderr)
+        return None
+    if trail.torn:
+        print(f"fastcore {command}: {path}: {trail.torn} bytes of a torn last record "
+              "ignored", file=sys.stderr)
+    return trail.records
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     import contextlib
-    from fastcore.auditfile import AuditFileError, query, read, write_csv, write_jsonl
-    try:
-        trail = read(args.file)
-    except (OSError, AuditFileError) as exc:
-        print(f"fastcore audit: {exc}", file=sys.stderr)
+    from fastcore.auditfile import query, write_csv, write_jsonl
+    records = _trail("audit", args.file)
+    if records is None:
         return 1
-    if trail.torn:
-        print(f"fastcore audit: {args.file}: {trail.torn} bytes of a torn last record "
-              "ignored", file=sys.stderr)
-    records = trail.records
     if args.order is not None:
         records = query(records, args.order)
         if not records:
@@ -172,23 +180,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_average_prices(args: argparse.Namespace) -> int:
     import csv
     import msgspec
-    from fastcore.auditfile import AuditFileError, read
     from fastcore.pricing import KEYS, CommingledSources, average_prices
     by = tuple(k.strip() for k in args.by.split(",") if k.strip())
     if any(k not in KEYS for k in by):
         print(f"fastcore average-prices: --by {args.by!r}: the keys are {','.join(KEYS)}",
               file=sys.stderr)
         return 2
-    try:
-        trail = read(args.file)
-    except (OSError, AuditFileError) as exc:
-        print(f"fastcore average-prices: {exc}", file=sys.stderr)
+    records = _trail("average-prices", args.file)
+    if records is None:
         return 1
-    if trail.torn:
-        print(f"fastcore average-prices: {args.file}: {trail.torn} bytes of a torn last "
-              "record ignored", file=sys.stderr)
     try:
-        rows = average_prices(trail.records, by)
+        rows = average_prices(records, by)
     except CommingledSources as exc:
         print(f"fastcore average-prices: refused: {exc}", file=sys.stderr)
         return 2

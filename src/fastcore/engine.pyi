@@ -9,6 +9,8 @@ from fastcore.book import Book
 from fastcore.config import Config
 from fastcore.orders.table import OrderTable
 from fastcore.visibility import Visibility
+from fastcore.accounts import SecondaryAccounts
+from fastcore.audit import AuditTrail
 
 _Out = list[tuple[str, bytes]]
 _Number = str | int
@@ -25,6 +27,8 @@ class Engine:
     symbols: tuple[bytes, ...]
     books: list[Book]                     # one per instrument, in symbols' order
     visibility: Visibility                # who sees each order (routing)
+    secondary: SecondaryAccounts          # secondary account names → TT accounts (seed 001)
+    audit: AuditTrail                     # the audit trail's records since the last take (seed 003)
     def __init__(self, config: _ConfigSource = None) -> None: ...
     def submit(self, data: bytes | msgspec.Struct, sender: str, now: int) -> _Out: ...
     def act(self, command: str, *, now: int, **args: Any) -> _Out: ...
@@ -74,6 +78,7 @@ class Engine:
     def restage(self, order: str, by: str, to: str = "BROKER", *, now: int) -> _Out: ...
     def child(self, order: str, by: str, qty: _Number, px: _Number | None = None,
               clordid: str | None = None, ord_type: str | None = None,
-              tif: str | None = None, *, now: int) -> _Out: ...
+              tif: str | None = None, secondary: str | None = None,
+              profile: str | None = None, *, now: int) -> _Out: ...
     def orders(self) -> np.ndarray: ...
     def order_state(self, order: str, session: str | None = None) -> str: ...

@@ -20,6 +20,11 @@ or, for a staged (care) order, its INTERNAL or BROKER desk; answers to one
 request go to the requester alone. Staged orders (HandlInst 3) are claimed,
 re-staged and worked in child orders (``claim``, ``restage``, ``child``).
 
+An order's account may be a client's own, mapped to a TT account through
+a secondary account (``accounts``); every report carries its execution
+source code (1031, ``execsource.pxd``); and every order, portion and event
+leaves an audit record in ``audit`` (``fastcore.audit``).
+
 It is deterministic: time comes in with every call (``now``, ns since the
 epoch, UTC) and is the SendingTime and TransactTime of what goes out.
 """
