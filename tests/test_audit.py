@@ -152,3 +152,28 @@ def test_the_trail_survives_a_restart(tmp_path, loop_kind):
         (0, "start", ""), (0, "in", "R1"), (0, "entered", "R1"),
         (1, "start", ""), (1, "in", "R2"), (1, "entered", "R2")]
     assert got.records[1].order_id == got.records[4].order_id == 1   # ids restart per run
+
+
+def test_a_childs_bust_and_correction_reach_its_staged_order():
+    """Worked mode: a desk fills two children of a staged order, then busts
+    the first fill and corrects the second; the staged order's mirrored
+    fills follow (its audience told), and the average price of its account
+    keeps only what stands."""
+    from fastcore.pricing import average_prices
+    h = Harness({**default_table(), "mode": "worked"})
+    h.send("D", nos("S1", qty="100", px="4500", extra=[(21, "3"), (9100, "INTERNAL")]))
+    h.act("claim", order="S1", by="ET1")
+    for i in (1, 2):
+        h.act("child", order="S1", by="ET1", qty="30", clordid=f"C{i}")
+        h.act("ack", order=f"C{i}")
+        h.act("fill", order=f"C{i}", qty="30", px="4500", exec_id=f"E{i}")
+    busted = h.act("bust", order="C1", exec_id="E1")
+    s1 = [m for to, m in busted if to == "PM1" and m[11] == "S1"]
+    assert [(m[150], m[14]) for m in s1] == [("H", "30")]          # S1's CumQty back to 30
+    corrected = h.act("correct", order="C2", exec_id="E2", qty="20", px="4501")
+    s1 = [m for to, m in corrected if to == "PM1" and m[11] == "S1"]
+    assert [(m[150], m[32], m[31], m[14]) for m in s1] == [("G", "20", "4501", "20")]
+    assert h.engine.order_state("S1") == "New, Partially Filled"
+    rows = {r.account: r for r in average_prices(trail(h))}
+    assert (rows["PM1"].qty, rows["PM1"].avg_px) == ("20", "4501")   # the staged order's
+    assert (rows["DESK-A"].qty, rows["DESK-A"].avg_px) == ("20", "4501")   # the children's

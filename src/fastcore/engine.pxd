@@ -123,6 +123,7 @@ cdef class Engine:
     cdef audit_t* _audit_texts(self, order_t* o, route_t* rt, char kind) except NULL
     cdef int _audit_in(self, uint32_t slot, bint entirety, nanos_t now) except -1
     cdef int _audit_report(self, const report_t* r, uint32_t portion, nanos_t now) except -1
+    cdef int _mirror_bust(self, const report_t* r) except -1
     cdef int _text(self, text) except -1
 
     # answers written from the request itself

@@ -382,7 +382,8 @@ cdef class Engine:
         cdef qty_t last_qty
         cdef price_t last_px
         cdef int64_t exec_id
-        cdef uint32_t portion
+        cdef uint32_t portion, child, f
+        cdef int64_t child_exec
         cdef int rc
         i = 0
         while i < t.nreports:               # a book's answer to one report may add more
@@ -483,15 +484,22 @@ cdef class Engine:
             # a child's fill is a fill of its staged order too, for that one's audience
             parent = rt.parent if r.msg == b'8' and r.exec_type == b'F' else NONE
             last_qty, last_px, portion = r.last_qty, r.last_px, rt.portion
+            child, child_exec = r.order, r.exec_id
+            if rt.parent != NONE and r.msg == b'8' and (r.exec_type == b'H' or r.exec_type == b'G'):
+                self._mirror_bust(r)        # the staged order's fill follows its child's
             if self.auto:
-                self._sync(r.order)         # may add reports: r and rt are stale after it
+                self._sync(child)           # may add reports: r and rt are stale after it
             if parent != NONE:
                 rc = t.fill(parent, last_qty, last_px, &exec_id)
                 if rc == E_MEMORY:
                     raise MemoryError()
-                if rc == OK and self.audit.enabled:     # the staged order's fill, from this portion
-                    t.reports[t.nreports - 1].flags |= R_AUDITED
-                    self._audit_report(&t.reports[t.nreports - 1], portion, now)
+                if rc == OK:
+                    f = t._find_fill(child, child_exec)
+                    if f != NONE:
+                        t.fills[f].mirror = exec_id
+                    if self.audit.enabled:  # the staged order's fill, from this portion
+                        t.reports[t.nreports - 1].flags |= R_AUDITED
+                        self._audit_report(&t.reports[t.nreports - 1], portion, now)
             i += 1
         t.nreports = 0
         self.requester = NO_USER
@@ -584,6 +592,26 @@ cdef class Engine:
         cdef list out = self.out
         self.out = []
         return out
+
+    cdef int _mirror_bust(self, const report_t* r) except -1:
+        """A child order's fill busted (ExecType H) or corrected (G): the
+        staged order's fill it made is busted or corrected the same way."""
+        cdef OrderTable t = self.table
+        cdef uint32_t f = t.orders[r.order].fills
+        cdef int64_t ref = r.exec_ref if r.exec_type == b'H' else r.exec_id
+        cdef int rc
+        while f != NONE and t.fills[f].ref != ref:
+            f = t.fills[f].prev
+        if f == NONE or t.fills[f].mirror == 0:
+            return 0
+        if r.exec_type == b'H':
+            rc = t.bust(self.routes[r.order].parent, t.fills[f].mirror)
+        else:
+            rc = t.correct(self.routes[r.order].parent, t.fills[f].mirror, t.fills[f].qty,
+                           t.fills[f].px)
+        if rc == E_MEMORY:
+            raise MemoryError()
+        return 0
 
     cdef int _text(self, text) except -1:
         """Text (58) for the last report."""

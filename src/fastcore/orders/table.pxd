@@ -87,6 +87,7 @@ cdef struct fill_t:
     price_t px                # (after a split, qty and px are restated, the notional is not)
     int64_t exec_id           # ExecID of the fill: how bust and correct name it
     int64_t ref               # ExecID of the latest report about it (the fill or a correction)
+    int64_t mirror            # a child order's fill: ExecID of the staged order's fill it made (the engine's)
     uint32_t order
     uint32_t prev             # the order's previous fill
     int32_t day

@@ -527,6 +527,7 @@ cdef class OrderTable:
         f.prev = o.fills
         f.day = self.day
         f.busted = 0
+        f.mirror = 0
         o.fills = self.nfills
         self.nfills += 1
         exec_id[0] = r.exec_id
