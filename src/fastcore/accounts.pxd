@@ -24,7 +24,6 @@ cdef class SecondaryAccounts:
     cdef ClOrdIDIndex names           # name → key; key.order: the mapping's index (the profile's)
     cdef mapping_t* maps
     cdef readonly uint32_t count
-    cdef uint32_t cap
     cdef tuple prefix, suffix, wildcard   # per user: bytes around Account (1); the wild-card name or None
 
     cdef uint32_t find(self, const char* p, Py_ssize_t n) noexcept

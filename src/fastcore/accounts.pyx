@@ -17,7 +17,7 @@ account it has no entry of its own for.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM
-from libc.stdlib cimport realloc, free
+from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
 from fastcore.orders.clordids cimport NO_KEY, K_ORDER
@@ -35,8 +35,7 @@ cdef class SecondaryAccounts:
         profiles = {p.name: i + 1 for i, p in enumerate(config.order_profiles)}
         entries = config.secondary.accounts
         self.names = ClOrdIDIndex(max(2 * len(entries), 16))
-        self.cap = max(len(entries), 1)
-        self.maps = <mapping_t*>realloc(NULL, self.cap * sizeof(mapping_t))
+        self.maps = <mapping_t*>malloc(max(len(entries), 1) * sizeof(mapping_t))
         if self.maps == NULL:
             raise MemoryError()
         for i, m in enumerate(entries):

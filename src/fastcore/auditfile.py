@@ -58,13 +58,12 @@ from typing import IO, Iterable, Iterator
 import msgspec
 
 from fastcore.audit import FIXED, RECORD, TEXTS
+from fastcore.config import PX_DIGITS, QTY_DIGITS, decimal_text
 from fastcore.errors import FastcoreError
 
 MAGIC = b"FCAUDIT1"
 """The first bytes of an audit-trail file."""
 
-QTY_DIGITS = 4
-PX_DIGITS = 8
 
 _FIXED = struct.Struct(RECORD)
 assert _FIXED.size == FIXED == 72
@@ -162,16 +161,6 @@ class Trail(msgspec.Struct, frozen=True):
     its end (a crash mid-write), ignored; 0 for a clean file."""
     records: list[Record]
     torn: int = 0
-
-
-def decimal_text(value: int, digits: int) -> str:
-    """A fixed-point number as exact decimal text without trailing zeros
-    (``decimal_text(1002500, 4) == "100.25"``)."""
-    whole, frac = divmod(-value if value < 0 else value, 10 ** digits)
-    sign = "-" if value < 0 else ""
-    if frac:
-        return f"{sign}{whole}.{frac:0{digits}d}".rstrip("0")
-    return f"{sign}{whole}"
 
 
 def iso_time(ts: int) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import string
 import tomllib
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -379,7 +380,6 @@ def _source(code: str, entry: str) -> None:
 def rule_parts(rule: str, entry: str = "secondary.rule") -> list[tuple[str, str]]:
     """The secondary account rule as (literal text, field) pairs, the field
     one of company, user, account or "" (the end); ConfigError otherwise."""
-    import string
     try:
         parts = [(text, field or "") for text, field, spec, conv
                  in string.Formatter().parse(rule)]
@@ -478,6 +478,16 @@ def _server(config: Config) -> Config:
 def order_sessions(config: Config) -> dict[str, Session]:
     """Each user's order session, by user name (a user may have none)."""
     return {s.user: s for s in config.sessions if s.kind == "order"}
+
+
+def decimal_text(value: int, digits: int) -> str:
+    """A fixed-point number as exact decimal text without trailing zeros
+    (``decimal_text(1002500, 4) == "100.25"``)."""
+    whole, frac = divmod(-value if value < 0 else value, 10 ** digits)
+    sign = "-" if value < 0 else ""
+    if frac:
+        return f"{sign}{whole}.{frac:0{digits}d}".rstrip("0")
+    return f"{sign}{whole}"
 
 
 def decimal(value: Number, entry: str, digits: int) -> int:

@@ -63,6 +63,7 @@ import fractions
 import msgspec
 
 from fastcore import config as _config
+from fastcore.config import decimal_text as _decimal
 from fastcore.codec.parser import parse as _parse
 from fastcore.errors import (
     CodecError, CommandRefused, ConfigError, UnknownSession,
@@ -141,12 +142,6 @@ CANCEL_TEXTS = {bk.R_IOC: "immediate or cancel: the rest is canceled",
                 bk.R_MARKET: "market order: no more liquidity, the rest is canceled",
                 bk.R_STP: "self-trade prevention",
                 bk.R_HALT: "trading halt"}
-
-
-def _decimal(int64_t value, int digits):
-    """A fixed-point number as decimal text, without trailing zeros."""
-    text = f"{decimal.Decimal(value).scaleb(-digits):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 cdef inline bint _is(const char* p, Py_ssize_t n, char c) noexcept:
@@ -407,10 +402,11 @@ cdef class Engine:
             self._begin(dest, b"9" if r.msg == b'9' else b"8", now)
             # one reserve for the fields below: numbers, two ClOrdIDs, the
             # symbol, the account, the staged order's tags
-            customer = <bytes>self.profile_names[rt.profile]
+            customer = <bytes>self.profile_names[rt.profile] if rt.profile else None
             enc.reserve(30 * FIELD_MAX + 3 * MAX_ID + PyBytes_GET_SIZE(sym)
                         + self._key_len(r.clordid) + self._key_len(r.orig)
-                        + PyBytes_GET_SIZE(customer) + self._account_len(rt))
+                        + (PyBytes_GET_SIZE(customer) if rt.profile else 0)
+                        + self._account_len(rt))
             if r.msg == b'9':
                 enc.w_int(37, o.order_id)
                 self._put_key(enc, 11, r.clordid)

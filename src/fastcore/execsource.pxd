@@ -2,7 +2,8 @@
 # OrderHandlingInstSource (1032) = 2. Where several origination attributes
 # apply to an order, the code of highest precedence wins: W desk (high
 # touch) > H premium algo provider > C vendor platform > G sponsored access
-# > D other > Y electronic (the default). The simple model keeps W and Y
+# > D other > Y electronic (the default): the order of
+# fastcore.config.EXECUTION_SOURCES, which the configuration checks against. The simple model keeps W and Y
 # only: C, G, H and D become Y.
 
 cdef inline int rank(char code) noexcept nogil:

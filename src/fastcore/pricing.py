@@ -27,7 +27,8 @@ from typing import Iterable
 
 import msgspec
 
-from fastcore.auditfile import PX_DIGITS, QTY_DIGITS, Record, decimal_text
+from fastcore.auditfile import Record
+from fastcore.config import PX_DIGITS, QTY_DIGITS, decimal_text
 from fastcore.errors import FastcoreError
 
 KEYS = ("account", "symbol", "side", "source")
