@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from harness import T0, Harness, nos
+from harness import T0, Harness, cancel, nos
 from serverkit import RunningServer, server_config
 
 from fastcore import auditfile
@@ -133,25 +133,38 @@ def test_a_rejected_order_leaves_no_record_and_disabled_keeps_none():
     assert len(off.engine.audit) == 0 and off.engine.audit.take() == b""
 
 
-@pytest.mark.parametrize("loop_kind", ["asyncio"])
-def test_the_trail_survives_a_restart(tmp_path, loop_kind):
+@pytest.mark.parametrize("journal", [True, False])
+def test_the_trail_survives_a_restart(tmp_path, journal):
     """Two runs of a server on one store: the file keeps the first run's
-    records and appends the second's after a start record."""
+    records and appends the second's after a start record. With the
+    journal, order ids go on across the runs, and the first run's order is
+    found by its ClOrdID in both; without it, they count from 1 again."""
     config = server_config(str(tmp_path / "store"))
+    config["journal"] = {"enabled": journal}
     for run, clordid in enumerate(("R1", "R2")):
-        server = RunningServer(config, loop_kind)
+        server = RunningServer(config, "asyncio")
         try:
             with server.fix() as client:
+                if run == 1:                     # the first run's order, canceled now
+                    client.send("F", cancel("X1", "R1"))
+                    client.wait(lambda m: m.get_str(11) == "X1")
                 client.send("D", nos(clordid))
                 client.wait(lambda m: m.get_str(11) == clordid)
         finally:
             server.stop()
     got = auditfile.read(tmp_path / "store" / "audit.trail")
     assert got.torn == 0
+    second = ([(1, "out", "R1")] if journal else []) + [(1, "in", "R2"), (1, "entered", "R2")]
     assert [(r.run, r.kind, r.clordid) for r in got.records] == [
-        (0, "start", ""), (0, "in", "R1"), (0, "entered", "R1"),
-        (1, "start", ""), (1, "in", "R2"), (1, "entered", "R2")]
-    assert got.records[1].order_id == got.records[4].order_id == 1   # ids restart per run
+        (0, "start", ""), (0, "in", "R1"), (0, "entered", "R1"), (1, "start", ""), *second]
+    r1, r2 = got.records[1], got.records[-2]
+    if journal:
+        assert (r1.order_id, r2.order_id) == (1, 2)
+        assert [(r.run, r.kind) for r in auditfile.query(got.records, "R1")] == [
+            (0, "in"), (0, "entered"), (1, "out")]
+    else:
+        assert r1.order_id == r2.order_id == 1            # ids count from 1 again
+        assert [r.clordid for r in auditfile.query(got.records, "R1")] == ["R1", "R1"]
 
 
 def test_a_childs_bust_and_correction_reach_its_staged_order():

@@ -108,16 +108,30 @@ def test_every_exec_type_has_its_event_name():
     assert got == list(names.values())
 
 
-def test_each_start_begins_a_run_and_joins_stay_in_their_run():
+def test_each_start_begins_a_run_and_joins_go_on_across_runs():
     data = (order_in(1, "OLD")                   # before any start: run 0
             + start() + order_in(1, "A") + out(1, b"4", 1, qty=10_0000)
-            + start() + out(1, b"4", 1)          # order 1 of this run has no "in" record
-            + order_in(1, "B") + out(1, b"F", 2, qty=1_0000, px=1_00000000))
+            + start() + out(1, b"4", 1)          # a recovered order: its "in" is in run 1
+            + order_in(2, "B") + out(2, b"F", 2, qty=1_0000, px=1_00000000)
+            + out(7, b"4", 3))                   # no "in" record anywhere: no texts
     recs = parse(data)
     assert [(r.run, r.kind, r.clordid) for r in recs] == [
         (0, "in", "OLD"), (1, "start", ""), (1, "in", "A"), (1, "out", "A"),
-        (2, "start", ""), (2, "out", ""), (2, "in", "B"), (2, "out", "B")]
+        (2, "start", ""), (2, "out", "A"), (2, "in", "B"), (2, "out", "B"), (2, "out", "")]
     assert [r.run for r in parse(start() + start() + order_in(1), run=5)] == [5, 6, 6]
+
+
+def test_a_clordid_names_its_order_in_later_runs_until_ids_count_again():
+    """With a journal an order's records span runs (ids go on); a run whose
+    first order id is not above the earlier ones' began without one (ids
+    count from 1 again), so the ClOrdID no longer names the old id there."""
+    data = (start() + order_in(1, "A") + order_in(2, "B")
+            + start() + out(1, b"F", 1) + order_in(3, "C") + out(1, b"4", 2)   # ids go on
+            + start() + order_in(1, "D") + out(1, b"4", 3))                    # from 1 again
+    recs = parse(data)
+    assert [(r.run, r.kind, r.event) for r in auditfile.query(recs, "A")] == [
+        (0, "in", ""), (1, "out", "trade"), (1, "out", "canceled")]
+    assert [(r.run, r.clordid) for r in auditfile.query(recs, "D")] == [(2, "D"), (2, "D")]
 
 
 def test_a_later_in_record_of_the_same_order_is_the_one_joined():
@@ -513,8 +527,7 @@ def test_parse_round_trips_built_records(specs):
     run, seen, joins = 0, False, {}
     for s, r in zip(specs, recs):
         if s["kind"] == b"S":
-            run += seen
-            joins = {}
+            run += seen                          # the joins go on across runs
         seen = True
         if s["kind"] == b"I" or (s["kind"] == b"O" and s["exec_type"] == b"5"):
             joins[s["order_id"]] = s["texts"]

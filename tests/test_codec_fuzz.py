@@ -4,7 +4,16 @@
   Encoder and the parser, with typed getters giving back the drawn values;
 * random corruption and truncation never crash the parser, and it always
   answers with a Message or one of the three codec errors;
-* fixed-point values round-trip exactly between text and int64.
+* fixed-point values round-trip exactly between text and int64;
+* hostile bytes: arbitrary bytes, BodyLength and CheckSum that lie, hostile
+  numbers in every numeric type, repeating groups whose count lies, SOH and
+  NUL inside values, very long fields; the Parser's streaming interface fed
+  in random chunks (the same frames as one batch, and a valid message after
+  garbage always found), with bounded work (every entry consumes bytes, and
+  there are at most two per "8=FIX" in the buffer).
+
+tools/fuzz_codec runs the same properties coverage-guided (atheris) for as
+long as it is given, the engine behind the codec included.
 """
 
 from hypothesis import example, given, strategies as st
@@ -346,3 +355,275 @@ def test_trailing_zeros_beyond_digits_are_accepted(value, digits, zeros):
     padded = text + ("" if "." in text else ".") + "0" * zeros
     m = codec.parse(fixmsg.build(fixmsg.heartbeat((5001, padded))))
     assert m.get_fixed(5001, digits) == value
+
+
+# ---- hostile bytes --------------------------------------------------------------------
+#
+# Whatever the bytes, the codec answers with a Message or one of its errors,
+# does bounded work (every batch entry consumes bytes; an entry starts at the
+# buffer's start, at an "8=FIX" or right after a frame), and a valid message
+# that follows garbage is still found.
+
+def check_batch(data, parser=None):
+    """parse_batch over ``data``: entries tile the consumed bytes, their
+    number is bounded by the "8=FIX" in it, the tail is incomplete."""
+    batch = (parser or codec.Parser()).parse_batch(data)
+    status, lengths = list(batch.status), list(batch.lengths)
+    assert len(status) <= 2 * data.count(b"8=FIX") + 1
+    assert all(n > 0 for n in lengths) and sum(lengths) == batch.consumed <= len(data)
+    assert set(status) <= {0, 2, 3}
+    return batch
+
+
+@given(st.binary(max_size=600))
+@example(b"")
+@example(b"8=FIX")
+@example(b"8=FIX.4.4\x019=")
+@example(b"8=FIX.4.4\x019=0\x0110=000\x01")
+@example(b"8=FIX.4.4\x019=-5\x0135=0\x0110=000\x01")
+@example(b"8=FIX.4.4\x019=999999999\x01")
+@example(b"8=FIX.4.4\x019=9999999999\x01")
+@example(b"\x00" * 64 + b"8=FIX.4.")
+def test_arbitrary_bytes(data):
+    check_outcome(data, codec.parse)
+    check_outcome(data, codec.Parser(max_body_length=32).parse)
+    check_batch(data)
+
+
+def body_of(raw):
+    start = raw.index(b"\x01", raw.index(b"\x019=") + 1) + 1
+    return raw[start:raw.rindex(b"10=")]
+
+
+@given(st.sampled_from(SEEDS), st.data())
+def test_body_length_and_checksum_lies(seed, data):
+    """A BodyLength or CheckSum that lies is garbled or incomplete, never a
+    Message: only the true BodyLength in digits (leading zeros allowed) with
+    the true CheckSum in three digits parses."""
+    body = body_of(seed)
+    n = len(body)
+    length = data.draw(st.one_of(
+        st.integers(0, n + 40).filter(lambda v: v != n),
+        st.sampled_from([10**8, 10**9 - 1, 10**9, 2**31, 2**63])).map(str)
+        | st.sampled_from([f"0{n}", f"+{n}", f"-{n}", f"{n} ", "", "x", f"{n}.0"]))
+    head = b"8=FIX.4.4\x019=" + length.encode() + b"\x01"
+    good = fixmsg.checksum(head + body)
+    total = data.draw(st.sampled_from([f"{good:03d}", f"{(good + 1) % 256:03d}", str(good),
+                                       f"{good + 256}", "-01", "abc", ""]))
+    raw = head + body + b"10=" + total.encode() + b"\x01"
+    try:
+        codec.parse(raw)
+    except (IncompleteMessage, GarbledMessage):
+        pass
+    else:
+        assert length.isdigit() and int(length) == n and total == f"{good:03d}", \
+            f"BodyLength {length!r} CheckSum {total!r} parsed"
+    # the stream moves on to the next message
+    batch = check_batch(raw + seed)
+    assert list(batch.status)[-1] == 0 and batch.consumed == len(raw + seed)
+    assert batch.message(len(batch) - 1).raw == seed
+
+
+def test_checksum_above_255_is_garbled():
+    """CheckSum (10) is 000-255: the true sum plus 256 is a lie."""
+    seed = SEEDS[0]
+    good = int(seed[-4:-1])
+    for total in (good + 256, good + 512, good + 768):
+        if total > 999:
+            continue
+        raw = seed[:-4] + b"%03d\x01" % total
+        try:
+            codec.parse(raw)
+        except GarbledMessage as e:
+            assert e.why == 3                       # G_CHECKSUM
+        else:
+            raise AssertionError(f"CheckSum {total} parsed (the sum is {good})")
+
+
+# Every numeric type of the dictionary, with hostile values.
+HOSTILE_NUMBERS = ["0", "-0", "-1", "+1", "00", "1e30", "1E5", "NaN", "inf", "-", ".", "1.",
+                   ".5", "1.2.3", "0x1F", "99999999999999999999", "9223372036854775807",
+                   "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+                   "0." + "0" * 40 + "1", "1" * 300, " 1", "1 ", "١", "\x00", "1\x002"]
+
+
+def numeric_fields():
+    """(type, tag) pairs covering every numeric FIX type of the dictionary."""
+    by_type = {}
+    for tag, (_name, typ) in sorted(FIELDS.items()):
+        if typ in {"INT", "SEQNUM", "LENGTH", "NUMINGROUP", "QTY", "PRICE", "PRICEOFFSET",
+                   "AMT", "FLOAT", "PERCENTAGE", "DAYOFMONTH", "TAGNUM"} \
+                and tag not in HEADER_TAGS | TRAILER_TAGS and tag not in ENUMS:
+            by_type.setdefault(typ, tag)
+    return sorted(by_type.items())
+
+
+NUMERIC_FIELDS = numeric_fields() + [("QTY", 38), ("PRICE", 44), ("AMT", 152), ("NUMINGROUP", 453)]
+
+
+@given(st.sampled_from(NUMERIC_FIELDS), st.sampled_from(HOSTILE_NUMBERS) | st.integers(
+    -2**70, 2**70).map(str) | decimals().map(lambda d: d[0] + "0" * 20 + "1"))
+def test_hostile_numbers_in_every_numeric_type(field, value):
+    """A Message whose typed getters give the exact value or FieldValueError,
+    or InvalidMessage 5/6/16 naming the tag; never a wrong number."""
+    typ, tag = field
+    value = value.encode("utf-8")
+    raw = fixmsg.build(fixmsg.new_order_single((tag, value)) if tag not in (38, 44, 1)
+                       else fixmsg.replace(fixmsg.new_order_single(), tag, value))
+    try:
+        m = codec.parse(raw)
+    except InvalidMessage as e:
+        assert e.reason in (0, 5, 6, 13, 16) and e.ref_tag in (tag, 0), (e.reason, e.ref_tag)
+        return
+    except (GarbledMessage, IncompleteMessage):
+        assert b"\x01" in value
+        return
+    assert m.get(tag) == value
+    getters = [lambda: m.get_int(tag)] if typ in {"INT", "SEQNUM", "LENGTH", "NUMINGROUP",
+                                                  "DAYOFMONTH", "TAGNUM"} else \
+        [lambda: m.get_qty(tag), lambda: m.get_price(tag), lambda: m.get_fixed(tag, 0)]
+    for get in getters:
+        try:
+            v = get()
+        except codec.FieldValueError:
+            continue
+        assert INT64_MIN <= v <= INT64_MAX
+        if typ in {"INT", "SEQNUM", "LENGTH", "NUMINGROUP", "DAYOFMONTH", "TAGNUM"}:
+            assert v == int(value)
+
+
+@given(st.integers(0, 6), st.integers(-3, 70000) | st.sampled_from([99999, 2**31, 10**18]))
+@example(2, 3)
+@example(2, 1)
+@example(0, 0)
+@example(1, 65536)
+def test_repeating_groups_with_lying_counts(entries, count):
+    """NoPartyIDs (453) counts ``count`` and ``entries`` follow: exactly one
+    of a Message with that many entries or InvalidMessage 16 (or 6 for a
+    negative count) naming 453."""
+    fields = [(453, count)] + [f for i in range(entries)
+                               for f in ((448, f"P{i}"), (447, "D"), (452, 11))]
+    raw = fixmsg.build(fixmsg.new_order_single(*fields))
+    try:
+        m = codec.parse(raw)
+    except InvalidMessage as e:
+        assert count != entries
+        assert (e.reason, e.ref_tag) in ((16, 453), (6, 453)), (e.reason, e.ref_tag)
+        return
+    assert count == entries
+    assert [e.get_str(448) for e in m.group(453)] == [f"P{i}" for i in range(entries)]
+
+
+def test_empty_group_followed_by_an_entry():
+    """NoPartyIDs (453) = 0 and then a Parties entry: the count lies."""
+    raw = fixmsg.build(fixmsg.new_order_single((453, 0), (448, "P"), (447, "D"), (452, 11)))
+    try:
+        codec.parse(raw)
+    except InvalidMessage as e:
+        assert (e.reason, e.ref_tag) == (16, 453)
+    else:
+        raise AssertionError("an entry after NumInGroup 0 parsed")
+    # a member that is not the delimiter first: out of order, as for a counted group
+    raw = fixmsg.build(fixmsg.new_order_single((453, 0), (447, "D")))
+    try:
+        codec.parse(raw)
+    except InvalidMessage as e:
+        assert (e.reason, e.ref_tag) == (15, 447)
+    else:
+        raise AssertionError("a group member after NumInGroup 0 parsed")
+    # an empty group followed by other fields is fine
+    m = codec.parse(fixmsg.build(fixmsg.new_order_single((453, 0), (58, "x"))))
+    assert m.group(453) == [] and m.get_str(58) == "x"
+
+
+@given(st.sampled_from(SEEDS), st.data())
+def test_embedded_soh_and_nul(seed, data):
+    """SOH or NUL put into a field value, body reframed: a Message (a NUL is
+    a byte like any other; a split field must still be valid fields) or a
+    codec error; a NUL never cuts a value short."""
+    body = body_of(seed)
+    starts = [i + 1 for i, b in enumerate(body) if b == 0x3D]      # after each '='
+    at = data.draw(st.sampled_from(starts))
+    byte = data.draw(st.sampled_from([b"\x00", b"\x01", b"\x00\x01", b"\x01\x01", b"\x01="]))
+    raw = reframe(body[:at] + byte + body[at:])
+    m = check_outcome(raw, codec.parse)
+    if m is not None and byte == b"\x00":
+        assert any(b"\x00" in v for _t, v in m.fields())
+
+
+@given(st.integers(1, 200_000), st.sampled_from([58, 5001, 11]))
+@example(65_536, 58)
+def test_very_long_fields(size, tag):
+    """A long value is read whole when BodyLength allows it, and a message
+    over max_body_length is dropped as garbled (G_TOO_LONG), not buffered."""
+    value = "x" * size
+    raw = fixmsg.build(fixmsg.new_order_single((tag, value)) if tag != 11
+                       else fixmsg.replace(fixmsg.new_order_single(), 11, value))
+    body_len = len(body_of(raw))
+    m = codec.Parser(max_body_length=300_000).parse(raw)
+    assert m.get_str(tag) == value
+    limited = codec.Parser(max_body_length=65_536)
+    if body_len > 65_536:
+        try:
+            limited.parse(raw)
+        except GarbledMessage as e:
+            assert e.why == 4                       # G_TOO_LONG
+        else:
+            raise AssertionError("a message over max_body_length parsed")
+        batch = check_batch(raw + SEEDS[1], limited)
+        assert list(batch.status)[-1] == 0 and batch.consumed == len(raw) + len(SEEDS[1])
+    else:
+        assert limited.parse(raw).get_str(tag) == value
+
+
+def stream(parser, data, cuts):
+    """``data`` fed to ``parser.parse_batch`` in chunks ending at ``cuts``,
+    each appended to the unconsumed tail, as the server reads: the (status,
+    bytes) of every entry and the tail left."""
+    out, buf, pos = [], b"", 0
+    for cut in sorted(set(cuts)) + [len(data)]:
+        if cut <= pos:
+            continue
+        buf += data[pos:cut]
+        pos = cut
+        batch = parser.parse_batch(buf)
+        offsets, lengths, status = list(batch.offsets), list(batch.lengths), list(batch.status)
+        for i in range(len(batch)):
+            assert lengths[i] > 0
+            out.append((status[i], buf[offsets[i]:offsets[i] + lengths[i]]))
+        buf = buf[batch.consumed:]
+        assert len(buf) <= pos
+    return out, buf
+
+
+@given(st.lists(st.sampled_from(SEEDS), min_size=1, max_size=4), st.data())
+def test_streaming_in_random_chunks_matches_one_batch(messages, data):
+    """Valid messages cut anywhere come out whole, the same as from one batch."""
+    whole = b"".join(messages)
+    cuts = data.draw(st.lists(st.integers(0, len(whole)), max_size=12))
+    out, tail = stream(codec.Parser(), whole, cuts)
+    assert tail == b""
+    assert out == [(0, m) for m in messages]
+
+
+@given(st.binary(max_size=300) | corrupted() | corrupted_body(), st.data())
+@example(b"8=FIX.4.4\x019=", None)
+@example(b"8=FIX.4.4\x019=60000\x01", None)
+@example(b"8=FIX.4.4\x019=100\x0135=D\x01", None)
+def test_valid_message_after_garbage_is_found(garbage, data):
+    """Garbage, then three copies of a valid message, in random chunks: the
+    last copy is always found whole (a frame that starts in the garbage ends,
+    BodyLength bounded by max_body_length, before it) and nothing is left."""
+    valid = SEEDS[2]
+    whole = garbage + valid * 3
+    cuts = data.draw(st.lists(st.integers(0, len(whole)), max_size=16)) if data else []
+    parser = codec.Parser(max_body_length=len(valid))
+    out, tail = stream(parser, whole, cuts)
+    assert tail == b""
+    assert out[-1] == (0, valid)
+    assert sum(1 for s, m in out if s == 0 and m == valid) >= 2
+    assert all(s in (0, 2, 3) for s, _m in out)
+    # chunked or not, the same frames (garbage may be dropped in more pieces)
+    frames = [e for e in out if e[0] != 2]
+    assert frames == [e for e in stream(codec.Parser(max_body_length=len(valid)), whole, [])[0]
+                      if e[0] != 2]

@@ -29,8 +29,8 @@ def fill(store, first, last, pad=0):
     return sent
 
 
-def seqs_text(next_in, next_out):
-    return b"%020d %020d\n" % (next_in, next_out)
+def seqs_text(next_in, next_out, journal_seq=0):
+    return b"%020d %020d %020d\n" % (next_in, next_out, journal_seq)
 
 
 def msgs_file(directory, name="s"):
@@ -376,3 +376,16 @@ def test_operations_agree_with_a_model(steps):
             assert (store.next_in, store.next_out, len(store)) == (next_in, next_out, len(msgs))
         assert store.get(1) == list(msgs.items())
         store.close()
+
+
+def test_journal_seq_is_kept_and_an_older_two_number_file_reads(tmp_path):
+    seqs_file(tmp_path).write_bytes(b"%020d %020d\n" % (4, 9))   # before the journal
+    with FileStore(tmp_path, "s") as store:
+        assert (store.next_in, store.next_out, store.journal_seq) == (4, 9, 0)
+        store.journal_seq = 123
+        store.flush()
+    assert seqs_file(tmp_path).read_bytes() == seqs_text(4, 9, 123)
+    with FileStore(tmp_path, "s") as store:
+        assert store.journal_seq == 123
+        store.reset()                       # a session reset keeps the journal's place
+        assert store.journal_seq == 123

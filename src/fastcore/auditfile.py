@@ -31,17 +31,19 @@ in the middle of a write) is recognised: readers ignore that torn tail and
 (a kind without texts and more than 72 bytes, an unknown kind) is refused,
 never taken for a torn tail.
 
-Runs. A "start" record marks an engine start: order ids count from 1 again
-after it, so an order is identified by (run, order_id). ``Record.run``
-counts the runs of the data from 0: each "start" record begins the next
-run, except one that is the very first record (the usual case: a file
-begins with its first run's "start").
+Runs. A "start" record marks an engine start. ``Record.run`` counts the
+runs of the data from 0: each "start" record begins the next run, except
+one that is the very first record (the usual case: a file begins with its
+first run's "start"). A server with a journal recovers its orders at a
+start: their ids go on, and an order's records may span runs. Without one,
+order ids count from 1 again, so an order is identified by (run, order_id).
 
 Joins. Only the records that carry texts ("in" and "replaced") hold an
-order's texts; every record parsed after one in the same run for the same
-order_id gets them from it (the latest such record of that order: after a
-replace, the new ClOrdID). A record whose order has no record carrying
-texts before it in its run keeps empty texts.
+order's texts; every record parsed after one for the same order_id gets
+them from it (the latest such record of that order: after a replace, the
+new ClOrdID). A record whose order has no record carrying texts before it
+keeps empty texts. (When ids count again from 1, an order's "in" record
+comes before any other of its records, so the latest is always its own.)
 """
 
 from __future__ import annotations
@@ -221,7 +223,7 @@ class Parser:
         self.offset = offset            # of the next byte fed, for errors
         self._tail = b""
         self._started = False           # a record seen: the next "start" is a new run
-        self._texts: dict[int, tuple[str, ...]] = {}   # order_id -> texts, this run
+        self._texts: dict[int, tuple[str, ...]] = {}   # order_id -> texts
 
     @property
     def pending(self) -> int:
@@ -253,13 +255,12 @@ class Parser:
             if kind == b"S":
                 if self._started:
                     self.run += 1
-                self._texts = {}
             self._started = True
             if _carries_texts(kind, exec_type):
                 texts = self._read_texts(data, pos, length, base, kind)
                 self._texts[order_id] = texts
             else:
-                texts = self._texts.get(order_id, empty)
+                texts = self._texts.get(order_id, empty) if kind != b"S" else empty
             clordid, user, account, symbol, customer, client_account = texts
             out.append(Record(      # positional, in the order of FIELDS
                 self.run, iso_time(ts), ts, KINDS[kind],
@@ -303,6 +304,27 @@ def parse(data: bytes, *, run: int = 0) -> list[Record]:
         raise AuditFileError(f"the data ends inside a record ({parser.pending} bytes)",
                              offset=len(data) - parser.pending)
     return records
+
+
+def count_after(path: str | os.PathLike, offset: int) -> int:
+    """The records of the file at ``path`` from byte ``offset`` (where a
+    record begins) to its end, its run starts (S) left out."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    parser = Parser(path=os.fspath(path), offset=offset)
+    return sum(r.kind != "start" for r in parser.feed(data))
+
+
+def skip(data: bytes, n: int) -> bytes:
+    """``data``, records as ``AuditTrail.take()`` gives them, without its
+    first ``n`` records."""
+    pos = 0
+    for _ in range(n):
+        if pos >= len(data):
+            break
+        pos += _U32.unpack_from(data, pos)[0]
+    return data[pos:]
 
 
 def _check_magic(fh: IO[bytes], path: str) -> None:
@@ -437,20 +459,36 @@ def query(records: Iterable[Record], order: int | str) -> list[Record]:
     the records whose order_id or master_id is the order's.
 
     ``order`` is an OrderID (an int: that order id in every run) or a
-    ClOrdID (a str), resolved in each run to the order ids of the records
-    carrying texts ("in", and "replaced": the new ClOrdID) with that
-    ClOrdID. Any of an order's ClOrdIDs gives all its records, before and
-    after its replaces. A str that no such record has as its ClOrdID and
-    that is all digits is taken as an OrderID.
+    ClOrdID (a str), resolved to the order ids of the records carrying
+    texts ("in", and "replaced": the new ClOrdID) with that ClOrdID: in
+    their run and the runs after it, until a run where ids count from 1
+    again (its first "in" record's order id is not above every earlier
+    one's: a start without a journal). Any of an order's ClOrdIDs gives all
+    its records, before and after its replaces. A str that no such record
+    has as its ClOrdID and that is all digits is taken as an OrderID.
     """
     records = list(records)
     if isinstance(order, str):
-        ids: dict[int, set[int]] = {}
+        named: dict[int, set[int]] = {}          # run -> order ids it gave the ClOrdID
+        first_in: dict[int, int] = {}            # run -> the order id of its first "in"
+        top_of: dict[int, int] = {}              # run -> its highest order id
         for r in records:
+            top_of[r.run] = max(top_of.get(r.run, 0), r.order_id)
+            if r.kind == "in":
+                first_in.setdefault(r.run, r.order_id)
             if r.clordid == order and (r.kind == "in" or r.event == "replaced"):
-                ids.setdefault(r.run, set()).add(r.order_id)
-        if ids:
-            return [r for r in records if r.kind != "start" and r.run in ids
+                named.setdefault(r.run, set()).add(r.order_id)
+        if named:
+            ids: dict[int, set[int]] = {}        # run -> the order ids the ClOrdID names there
+            carried: set[int] = set()
+            top = 0
+            for run in top_of:                   # in order
+                if first_in.get(run, top + 1) <= top:
+                    carried = set()               # ids count from 1 again
+                carried = carried | named.get(run, set())
+                ids[run] = carried
+                top = max(top, top_of[run])
+            return [r for r in records if r.kind != "start"
                     and (r.order_id in ids[r.run] or r.master_id in ids[r.run])]
         if not (order.isascii() and order.isdigit()):
             return []

@@ -37,10 +37,11 @@ any other replace takes it out and enters it again as if new, so it may trade.
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memmove, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
+from fastcore._memory cimport dump, load, zgrow
 from fastcore._types cimport price_t, qty_t
 
 import numpy as np
@@ -120,7 +121,7 @@ cdef int grow(void** block, uint32_t* cap, size_t item, uint64_t need) noexcept:
     n = n * 2 if n * 2 > need else need
     if n > 0xFFFFFFF0:
         n = 0xFFFFFFF0
-    p = realloc(block[0], n * item)
+    p = zgrow(block[0], cap[0] * item, n * item)
     if p == NULL:
         return -1
     block[0] = p
@@ -163,10 +164,10 @@ cdef class Book:
         self.cap_ladder[BUY] = self.cap_ladder[SELL] = capacity
         self.cap_events = capacity
         self.cap_tops = max(top_capacity, 1)
-        self.nodes = <node_t*>malloc(capacity * sizeof(node_t))
-        self.levels = <level_t*>malloc(capacity * sizeof(level_t))
-        self.ladder[BUY] = <uint32_t*>malloc(capacity * sizeof(uint32_t))
-        self.ladder[SELL] = <uint32_t*>malloc(capacity * sizeof(uint32_t))
+        self.nodes = <node_t*>calloc(capacity, sizeof(node_t))
+        self.levels = <level_t*>calloc(capacity, sizeof(level_t))
+        self.ladder[BUY] = <uint32_t*>calloc(capacity, sizeof(uint32_t))
+        self.ladder[SELL] = <uint32_t*>calloc(capacity, sizeof(uint32_t))
         self.ev = <event_t*>malloc(capacity * sizeof(event_t))
         self.tops = <top_t*>malloc(self.cap_tops * sizeof(top_t))
         if (self.nodes == NULL or self.levels == NULL or self.ladder[BUY] == NULL
@@ -183,6 +184,50 @@ cdef class Book:
         free(self.ladder[SELL])
         free(self.ev)
         free(self.tops)
+
+    # ---- snapshots ----------------------------------------------------------------
+
+    def state(self):
+        """The book as plain values, for a snapshot (``restore`` reads it).
+        The top-of-book changes not yet read are not part of it."""
+        return {"nodes": dump(self.nodes, self.top_nodes * sizeof(node_t)),
+                "node_free": self.node_free,
+                "levels": dump(self.levels, self.top_levels * sizeof(level_t)),
+                "level_free": self.level_free,
+                "bids": dump(self.ladder[BUY], self.depth_of[BUY] * sizeof(uint32_t)),
+                "asks": dump(self.ladder[SELL], self.depth_of[SELL] * sizeof(uint32_t)),
+                "queue": (self.queue_head, self.queue_tail), "resting": self.resting,
+                "queued": self.queued, "seq": self.seq, "halted": self.halted,
+                "rules": (self.tick, self.lot, self.min_qty, self.max_qty, self.band,
+                          self.ref_price),
+                "last_top": dump(&self.last_top, sizeof(top_t))}
+
+    def restore(self, dict state):
+        """Become the book ``state`` describes (ValueError when it does not fit)."""
+        cdef uint32_t nodes = len(state["nodes"]) // sizeof(node_t)
+        cdef uint32_t levels = len(state["levels"]) // sizeof(level_t)
+        cdef uint32_t bids = len(state["bids"]) // sizeof(uint32_t)
+        cdef uint32_t asks = len(state["asks"]) // sizeof(uint32_t)
+        if (grow(<void**>&self.nodes, &self.cap_nodes, sizeof(node_t), nodes)
+                or grow(<void**>&self.levels, &self.cap_levels, sizeof(level_t), levels)
+                or grow(<void**>&self.ladder[BUY], &self.cap_ladder[BUY], sizeof(uint32_t), bids)
+                or grow(<void**>&self.ladder[SELL], &self.cap_ladder[SELL], sizeof(uint32_t),
+                        asks)):
+            raise MemoryError()
+        load(self.nodes, state["nodes"], nodes * sizeof(node_t), "book nodes")
+        load(self.levels, state["levels"], levels * sizeof(level_t), "book levels")
+        load(self.ladder[BUY], state["bids"], bids * sizeof(uint32_t), "bids")
+        load(self.ladder[SELL], state["asks"], asks * sizeof(uint32_t), "asks")
+        load(&self.last_top, state["last_top"], sizeof(top_t), "top of book")
+        self.top_nodes, self.top_levels = nodes, levels
+        self.depth_of[BUY], self.depth_of[SELL] = bids, asks
+        self.node_free, self.level_free = state["node_free"], state["level_free"]
+        self.queue_head, self.queue_tail = state["queue"]
+        self.resting, self.queued, self.seq = state["resting"], state["queued"], state["seq"]
+        self.halted = state["halted"]
+        self.tick, self.lot, self.min_qty, self.max_qty, self.band, self.ref_price = \
+            state["rules"]
+        self.first_top = self.ntops = 0
 
     # ---- the operations (C) -------------------------------------------------------
 

@@ -7,6 +7,7 @@
     fastcore audit FILE         export an audit trail (CSV, JSON Lines), or one order's records
     fastcore average-prices FILE
                                 average prices of an audit trail's fills, per execution source
+    fastcore replay JOURNAL     rebuild the engine from a journal offline: its state hash, counts
 """
 
 from __future__ import annotations
@@ -212,6 +213,31 @@ def cmd_average_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fastcore.errors import JournalError
+    from fastcore.recovery import replay
+    try:
+        done = replay(args.journal, full=args.full,
+                      log=lambda path, why: print(f"fastcore replay: {path}: skipped: {why}",
+                                                  file=sys.stderr))
+    except (JournalError, OSError) as exc:
+        print(f"fastcore replay: {exc}", file=sys.stderr)
+        return 1
+    report = {"journal": args.journal, "snapshot": done.snapshot_seq, "last_record": done.seq,
+              "records": done.inputs, "refused": done.refused, "kinds": done.kinds,
+              "state_hash": done.engine.state_hash(), **done.counts()}
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(done.kinds.items())) or "none"
+    print(f"journal {args.journal}: snapshot {done.snapshot_seq}, then {done.inputs} records "
+          f"({kinds}; {done.refused} refused) up to record {done.seq}\n"
+          f"state hash {report['state_hash']}\n"
+          f"orders {report['orders']} ({report['live_orders']} live), last OrderID "
+          f"{report['last_order_id']}, last ExecID {report['last_exec_id']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["flood"]:               # its own options, --help included
@@ -262,6 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", metavar="DIR",
                    help="the directory of the session stores (default ./fastcore-store)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("replay", help="rebuild the engine from a journal offline",
+                       description="Rebuild the engine's state from a server's journal "
+                       "(server.store/journal): the latest snapshot that reads whole and the "
+                       "records after it, or with --full every record from the journal's "
+                       "first snapshot. Prints the state hash (the one the server logs when "
+                       "it recovers) and counts. Exit 1 when the journal cannot be read.")
+    p.add_argument("journal", metavar="JOURNAL", help="the journal's directory")
+    p.add_argument("--full", action="store_true",
+                   help="from the first snapshot kept, not the latest")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_replay)
     p = sub.add_parser("audit", help="export an audit trail, or one order's records",
                        description="Export an audit-trail file (the CME Rule 536.E records "
                        "the server appends) as CSV or JSON Lines, one row per record with "

@@ -17,7 +17,7 @@ import string
 import tomllib
 from decimal import Decimal, InvalidOperation
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -131,6 +131,28 @@ class AuditConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     path: str = ""
 
 
+class JournalConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The server's write-ahead journal and snapshots (``fastcore.journal``,
+    ``fastcore.snapshot``): every input the engine takes is on file before
+    any of its effects are sent, and a restart recovers the state from the
+    latest snapshot and the records after it.
+
+    ``path``: the directory (default: ``journal`` in ``server.store``).
+    ``fsync``: ``none`` (a crash of the process loses nothing; one of the
+    machine may lose the last batches), ``batch`` (every batch is on the disk
+    before its messages are sent: an acknowledged order survives a power
+    cut) or ``always`` (each input is on the disk before the engine takes
+    it). ``segment_size``: bytes per journal file. ``snapshot_every``:
+    inputs between two snapshots (0: at a clean stop only); the last
+    ``keep_snapshots`` are kept with the journal files recovery may need."""
+    enabled: bool = True
+    path: str = ""
+    fsync: Literal["none", "batch", "always"] = "batch"
+    segment_size: Annotated[int, msgspec.Meta(ge=4096)] = 64 << 20
+    snapshot_every: Annotated[int, msgspec.Meta(ge=0)] = 100_000
+    keep_snapshots: Annotated[int, msgspec.Meta(ge=1)] = 2
+
+
 Number = int | float | str
 """A decimal in the file: 0.25, "0.015625" or 1 (read through its decimal text)."""
 
@@ -168,14 +190,23 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     sent messages). ``sending_time_tolerance``: seconds a SendingTime (52)
     may differ from the server's clock (0: no check). ``logon_timeout``:
     seconds a new connection has to send its Logon. ``settings``: a
-    QuickFIX-style session settings file whose sessions replace ``sessions``."""
+    QuickFIX-style session settings file whose sessions replace ``sessions``.
+    The other fields bound what one client may do to the server (hostile or
+    broken input): see each."""
     host: str = "127.0.0.1"
     fix_port: int = 9878
     msgspec_port: int = 9879
     store: str = "fastcore-store"
     sending_time_tolerance: int = 120
     logon_timeout: int = 10
-    max_body_length: int = 65536
+    max_body_length: int = 65536           # BodyLength (9) above it: the message is dropped
+    stalled_message_timeout: int = 30      # s a message may take to arrive whole, else Logout
+    max_message_rate: int = 200_000        # messages per second per session (burst: as many;
+                                           # 0: no limit); above it each gets a Reject
+    max_throttled: int = 0                 # throttled messages in one flood before the Logout
+                                           # (0: max_message_rate, a second's worth)
+    logon_failure_delay: float = 0.25      # s before a failed Logon is answered, doubled for
+                                           # each further failure in a row (at most 30 s)
     settings: str = ""
 
 
@@ -215,6 +246,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     secondary: SecondaryConfig = SecondaryConfig()
     execution_source: ExecutionSourceConfig = ExecutionSourceConfig()
     audit: AuditConfig = AuditConfig()
+    journal: JournalConfig = JournalConfig()
     users: tuple[User, ...] = ()
     instruments: tuple[Instrument, ...] = ()
     server: ServerConfig = ServerConfig()
@@ -426,11 +458,13 @@ def _server(config: Config) -> Config:
             raise ConfigError(f"server.{key}", "is not a TCP port (0: any free one)")
     if srv.fix_port and srv.fix_port == srv.msgspec_port:
         raise ConfigError("server.msgspec_port", "is the FIX port too")
-    for key in ("logon_timeout", "max_body_length"):
+    for key in ("logon_timeout", "max_body_length", "stalled_message_timeout"):
         if getattr(srv, key) <= 0:
             raise ConfigError(f"server.{key}", "must be positive")
-    if srv.sending_time_tolerance < 0:
-        raise ConfigError("server.sending_time_tolerance", "must not be negative")
+    for key in ("sending_time_tolerance", "max_message_rate", "max_throttled",
+                "logon_failure_delay"):
+        if getattr(srv, key) < 0:
+            raise ConfigError(f"server.{key}", "must not be negative")
     users = {u.name for u in config.users}
     firms = {u.firm for u in config.users}
     named = {s.user or s.target_comp_id for s in config.sessions if s.kind == "order"}

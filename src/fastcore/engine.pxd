@@ -139,6 +139,7 @@ cdef class Engine:
     cdef object _check_terms(self, char side, char ord_type, char tif)
     cdef int _read_terms(self, qty_t* qty, qty_t* cash, price_t* price, bint* has_price,
                          char* side, char* ord_type, char* tif) except -1
+    cdef object _unreadable(self, int bad)
     cdef object _book_to(self, uint16_t session, uint32_t parent, uint32_t* account,
                          uint32_t* echo, uint16_t* profile)
     cdef object _source(self, uint16_t session, uint16_t profile, bint desk, char* code)

@@ -35,23 +35,25 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, realloc, free
 from libc.string cimport memcpy, memset
 
+from fastcore._memory cimport dump, load
 from fastcore._types cimport price_t, qty_t, nanos_t, PX_DIGITS, QTY_DIGITS
 cimport fastcore.book as bk
-from fastcore.book cimport Book, event_t, node_t
+from fastcore.book cimport Book, event_t, level_t, node_t, top_t
 from fastcore.codec.encoder cimport Encoder, FIELD_MAX
 from fastcore.codec.fix44 cimport fc_msgtypes
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_REJECT
 from fastcore.codec.values cimport read_fixed, read_int, write_int, V_OK
+from fastcore.codec.values cimport V_OVERFLOW, V_PRECISION
 from fastcore.accounts cimport SecondaryAccounts, NO_MAP
 from fastcore.audit cimport AuditTrail, audit_t, A_IN, A_ENTERED, A_OUT, A_TEXTS
 from fastcore.execsource cimport rank, stronger, simple
-from fastcore.orders.clordids cimport ClOrdIDIndex, NO_KEY, K_ORDER
+from fastcore.orders.clordids cimport ClOrdIDIndex, key_t, NO_KEY, K_ORDER
 from fastcore.orders.states cimport (
     S_PENDING_NEW, S_DONE, S_FILLED, S_DONE_FOR_DAY, ord_status,
 )
 from fastcore.visibility cimport Visibility, NO_AUDIENCE, NO_BOOK
 from fastcore.orders.table cimport (
-    OrderTable, order_t, report_t, order_in, request_in, NONE, OK, E_UNKNOWN_ORDER,
+    OrderTable, order_t, report_t, order_in, request_in, request_t, fill_t, NONE, OK, E_UNKNOWN_ORDER,
     E_DUPLICATE, E_STATE, E_NO_REQUEST, E_QUANTITY, E_UNKNOWN_EXEC, E_STALE, E_MEMORY,
     F_GT, F_HAS_PRICE, F_TELEPHONED, F_LIVE, EI_REINSTATE_ON_HALT, EI_CANCEL_ON_HALT,
     EI_CANCEL_IF_NOT_BEST, R_LAST, R_NO_ORDER_ID, R_DAY_QTY, R_AUDITED,
@@ -59,6 +61,7 @@ from fastcore.orders.table cimport (
 
 import decimal
 import fractions
+import hashlib
 
 import msgspec
 
@@ -134,6 +137,12 @@ COMMANDS = frozenset((
 ))
 
 
+# The sizes of the C structs a snapshot copies byte for byte: a snapshot made
+# by a build where one differs is refused.
+_LAYOUT = (sizeof(order_t), sizeof(request_t), sizeof(fill_t), sizeof(key_t),
+           sizeof(node_t), sizeof(level_t), sizeof(top_t), sizeof(route_t))
+
+
 STP_MODES = {"none": bk.STP_NONE, "cancel_resting": bk.STP_CANCEL_RESTING,
              "cancel_incoming": bk.STP_CANCEL_INCOMING, "cancel_both": bk.STP_CANCEL_BOTH}
 
@@ -142,6 +151,11 @@ CANCEL_TEXTS = {bk.R_IOC: "immediate or cancel: the rest is canceled",
                 bk.R_MARKET: "market order: no more liquidity, the rest is canceled",
                 bk.R_STP: "self-trade prevention",
                 bk.R_HALT: "trading halt"}
+
+
+def hash_state(dict state):
+    """The hash of an ``Engine.state()`` (hex, 32 digits)."""
+    return hashlib.blake2b(msgspec.msgpack.encode(state), digest_size=16).hexdigest()
 
 
 cdef inline bint _is(const char* p, Py_ssize_t n, char c) noexcept:
@@ -210,6 +224,7 @@ cdef class Engine:
         self.exec_names = {}
         self.out = []
         self.msg = Message.__new__(Message)
+        self.msg.max_body_length = self.config.server.max_body_length
         self.scratch = Encoder("C", eng.comp_id)
 
     def _routing(self):
@@ -694,26 +709,50 @@ cdef class Engine:
     cdef int _read_terms(self, qty_t* qty, qty_t* cash, price_t* price, bint* has_price,
                          char* side, char* ord_type, char* tif) except -1:
         """Quantities, price, side, OrdType and TimeInForce of D or G; the codec
-        has checked their formats and enumerations."""
+        has checked their formats and enumerations. Returns 0, or for the first
+        of OrderQty, CashOrderQty and Price out of range or with more decimals
+        than its fixed point, its tag << 2 | the reader's status (``_unreadable``)."""
         cdef const char* p
         cdef Py_ssize_t n
+        cdef int rc, bad = 0
         qty[0] = cash[0] = price[0] = 0
         has_price[0] = False
         side[0] = ord_type[0] = 0
         tif[0] = b'0'
-        if self._field(38, &p, &n) and read_fixed(p, n, QTY_DIGITS, qty) != V_OK:
-            qty[0] = -1
-        if self._field(152, &p, &n) and read_fixed(p, n, QTY_DIGITS, cash) != V_OK:
-            cash[0] = -1
+        if self._field(38, &p, &n):
+            rc = read_fixed(p, n, QTY_DIGITS, qty)
+            if rc != V_OK:
+                qty[0] = -1
+                bad = 38 << 2 | rc
+        if self._field(152, &p, &n):
+            rc = read_fixed(p, n, QTY_DIGITS, cash)
+            if rc != V_OK:
+                cash[0] = -1
+                bad = bad or 152 << 2 | rc
         if self._field(44, &p, &n):
-            has_price[0] = read_fixed(p, n, PX_DIGITS, price) == V_OK
+            rc = read_fixed(p, n, PX_DIGITS, price)
+            has_price[0] = rc == V_OK
+            if rc != V_OK:
+                bad = bad or 44 << 2 | rc
         if self._field(54, &p, &n) and n == 1:
             side[0] = p[0]
         if self._field(40, &p, &n) and n == 1:
             ord_type[0] = p[0]
         if self._field(59, &p, &n) and n == 1:
             tif[0] = p[0]
-        return 0
+        return bad
+
+    cdef object _unreadable(self, int bad):
+        """Why the value ``_read_terms`` could not read is refused."""
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef int tag = bad >> 2
+        self._field(tag, &p, &n)
+        what = f"{'Price' if tag == 44 else 'OrderQty' if tag == 38 else 'CashOrderQty'} ({tag}) " \
+               f"{p[:n].decode('latin-1')}"
+        if bad & 3 == V_PRECISION:
+            return f"{what} has more than {PX_DIGITS if tag == 44 else QTY_DIGITS} decimals"
+        return f"{what} is out of range" if bad & 3 == V_OVERFLOW else f"{what} is not a decimal"
 
     # ---- the requests --------------------------------------------------------------
 
@@ -746,14 +785,19 @@ cdef class Engine:
                            + (" of a verbally submitted order"
                               if t.orders[slot].flags & F_TELEPHONED else ""))
             return self._flush(now)
-        self._field(55, &p, &n)
+        if not self._field(55, &p, &n):     # optional to the codec (the Instrument block)
+            return self._reject_order(session, b'8', REJ_UNKNOWN_SYMBOL,
+                                      "Symbol (55) is required", now)
         k = self.symbol_ids.find(0, p, <uint32_t>n)
         if k == NO_KEY:
             return self._reject_order(session, b'8', REJ_UNKNOWN_SYMBOL,
                                       f"unknown symbol {p[:n].decode('latin-1')}", now)
         o.instrument = self.symbol_ids.keys[k].order
-        self._read_terms(&o.qty, &o.cash_qty, &o.price, &has_price, &o.side,
-                         &o.ord_type, &o.tif)
+        rc = self._read_terms(&o.qty, &o.cash_qty, &o.price, &has_price, &o.side,
+                              &o.ord_type, &o.tif)
+        if rc:
+            return self._reject_order(session, b'8', REJ_OTHER if rc >> 2 == 44 else REJ_QUANTITY,
+                                      self._unreadable(rc), now)
         if self._field(TAG_PARENT_ORDER_ID, &p, &n):      # a child order of a staged order
             parent = self._by_order_id(p, n)
             why = self._child_terms(session, parent, &o, &has_price, &account, &reason)
@@ -979,19 +1023,23 @@ cdef class Engine:
         cdef order_t* o
         cdef qty_t cash
         cdef bint has_price
-        cdef int rc
+        cdef int rc, bad
         self._field(11, &q.clordid, &n)
         q.clordid_len = <uint32_t>n
         self._field(41, &q.orig, &n)
         q.orig_len = <uint32_t>n
         q.session = q.orig_session = session
         q.kind = kind
-        self._read_terms(&q.qty, &cash, &q.price, &has_price, &q.side, &q.ord_type, &q.tif)
+        bad = self._read_terms(&q.qty, &cash, &q.price, &has_price, &q.side, &q.ord_type, &q.tif)
         q.has_price = has_price
         slot = self._visible(session, q.orig, q.orig_len, &q.orig_session)
+        if slot == NONE:                    # the table would find one of its own ClOrdIDs
+            return self._reject_request(session, NONE, CXL_UNKNOWN, "unknown order", now)
         if slot != NONE:
             o = &t.orders[slot]
-            self._field(55, &p, &n)
+            if not self._field(55, &p, &n):
+                return self._reject_request(session, slot, CXL_OTHER,
+                                            "Symbol (55) is required", now)
             k = self.symbol_ids.find(0, p, <uint32_t>n)
             if k == NO_KEY or self.symbol_ids.keys[k].order != o.instrument:
                 return self._reject_request(session, slot, CXL_OTHER,
@@ -1003,6 +1051,8 @@ cdef class Engine:
                 if not self._field(40, &p, &n):
                     q.ord_type = o.ord_type
                 why = self._check_terms(q.side, q.ord_type, q.tif)
+                if why is None and bad:
+                    why = self._unreadable(bad)
                 if why is None and q.ord_type == b'2' and not has_price:
                     why = "Price (44) is required for a limit order"
                 if why is not None:
@@ -1832,6 +1882,67 @@ cdef class Engine:
 
     cdef price_t _px(self, str command, order, uint32_t slot, value) except? -1:
         return self._number(command, order, slot, value, PX_DIGITS, "px")
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def state(self):
+        """Everything the engine's inputs have changed, as plain values
+        (ints, bytes, lists, dicts: msgpack encodes it), for a snapshot;
+        ``restore`` reads it. What a call leaves nothing of (its messages,
+        its audit records once taken) and the outbound MsgSeqNum counters (the
+        session layer's) are not part of it."""
+        cdef uint32_t nroutes = min(self.table.top, self.cap_routes)
+        return {"layout": _LAYOUT,
+                "table": self.table.state(),
+                "books": [(<Book>b).state() for b in self.books],
+                "routes": dump(self.routes, nroutes * sizeof(route_t)),
+                "accounts": self.account_ids.state(),
+                "self_trade": bytes(self.stp),
+                "echoes": self.echoes.state(),
+                "telephoned": [(name, slot, order_id)
+                               for name, (slot, order_id) in self.names.items()],
+                "executions": list(self.exec_names.items()),
+                "visibility": self.visibility.state()}
+
+    def restore(self, dict state):
+        """Become the engine ``state`` describes: on a new Engine of the same
+        configuration, before any input. ValueError when the state does not
+        fit (another configuration, or a build with other C layouts)."""
+        cdef uint32_t nroutes = len(state["routes"]) // sizeof(route_t)
+        cdef uint32_t cap = max(nroutes, 1024)
+        cdef route_t* routes
+        if tuple(state["layout"]) != _LAYOUT:
+            raise ValueError(f"made by a build with other C layouts ({tuple(state['layout'])}, "
+                             f"this build's are {_LAYOUT})")
+        if len(state["books"]) != len(self.books):
+            raise ValueError(f"{len(state['books'])} books where the configuration has "
+                             f"{len(self.books)} instruments")
+        if self.table.top or self.visibility.naudiences:
+            raise ValueError("the engine has taken inputs already")
+        routes = <route_t*>calloc(cap, sizeof(route_t))
+        if routes == NULL:
+            raise MemoryError()
+        try:
+            load(routes, state["routes"], nroutes * sizeof(route_t), "routes")
+        except ValueError:
+            free(routes)
+            raise
+        free(self.routes)
+        self.routes, self.cap_routes = routes, cap
+        self.table.restore(state["table"])
+        for b, book_state in zip(self.books, state["books"]):
+            (<Book>b).restore(book_state)
+        self.account_ids.restore(state["accounts"])
+        self.stp = bytearray(state["self_trade"])
+        self.echoes.restore(state["echoes"])
+        self.names = {name: (slot, order_id) for name, slot, order_id in state["telephoned"]}
+        self.exec_names = dict(state["executions"])
+        self.visibility.restore(state["visibility"])
+
+    def state_hash(self):
+        """``hash_state(self.state())``: two engines with the same
+        configuration that took the same inputs have the same hash."""
+        return hash_state(self.state())
 
     # -- reading the state ------------------------------------------------------------
 

@@ -111,3 +111,16 @@ class CommandRefused(FastcoreError):
 
 class BookCorrupted(FastcoreError, AssertionError):
     """``Book.validate()`` found a broken invariant of the order book (a bug)."""
+
+
+class JournalError(FastcoreError):
+    """A journal or snapshot file that cannot be used as it is: a record or
+    a snapshot whose checksum fails, records out of sequence, a file of
+    another format. ``path`` names the file and ``offset`` the byte where
+    the problem lies (None for a whole file)."""
+
+    def __init__(self, path: str, offset: int | None, why: str) -> None:
+        super().__init__(f"{path}{'' if offset is None else f' at byte {offset}'}: {why}")
+        self.path = path
+        self.offset = offset
+        self.why = why

@@ -47,6 +47,8 @@ from libc.stdint cimport uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcmp, memcpy, memset
 
+from fastcore._memory cimport dump, load
+
 from fastcore.config import credential
 
 
@@ -198,6 +200,38 @@ cdef class Visibility:
         free(self.amembers)
         free(self.table)
         free(self.scratch)
+
+    # ---- snapshots ----------------------------------------------------------------
+
+    def state(self):
+        """The audiences interned so far, for a snapshot (``restore`` reads
+        it); the rest comes from the configuration."""
+        cdef size_t nslots = <size_t>self.nusers * self.ngateways
+        return {"audiences": dump(self.abits, <size_t>self.naudiences * self.nwords * 8),
+                "standard": dump(self.standard_cache, nslots * sizeof(uint32_t))}
+
+    def restore(self, dict state):
+        """Intern the audiences of ``state`` again, in their order (so each
+        keeps its id); only on a Visibility that has interned none."""
+        cdef bytes bits = state["audiences"]
+        cdef size_t words = len(bits) // 8
+        cdef uint32_t a, n
+        cdef uint64_t* scratch
+        if self.naudiences:
+            raise ValueError("audiences are already interned")
+        if words % self.nwords:
+            raise ValueError(f"audiences of {words} words, not a multiple of {self.nwords}")
+        n = <uint32_t>(words // self.nwords)
+        scratch = <uint64_t*>_alloc(words or 1, sizeof(uint64_t))
+        try:
+            load(scratch, bits, words * 8, "audiences")
+            for a in range(n):
+                if self.intern(scratch + <size_t>a * self.nwords) != a:
+                    raise ValueError(f"audience {a} is a duplicate")
+        finally:
+            free(scratch)
+        load(self.standard_cache, state["standard"],
+             <size_t>self.nusers * self.ngateways * sizeof(uint32_t), "standard audiences")
 
     # ---- interning ---------------------------------------------------------------
 

@@ -540,11 +540,13 @@ cdef class Message(FieldView):
             return self._skip(buf, n, 1, used, G_BODY_LENGTH)
         if buf[end - 1] != SOH:         # the last body field must end in SOH
             return self._skip(buf, n, 1, used, G_BODY_LENGTH)
+        k = (q[3] - 48) * 100 + (q[4] - 48) * 10 + (q[5] - 48)
+        if k > 255:                     # 000-255: a larger one is no byte sum mod 256
+            return self._skip(buf, n, 1, used, G_CHECKSUM)
         self.size = end + 7
         used[0] = end + 7
         # the body pass sums the message's bytes; the CheckSum is checked there
-        self.check_sum = <unsigned int>(
-            1024 - ((q[3] - 48) * 100 + (q[4] - 48) * 10 + (q[5] - 48))) & 255
+        self.check_sum = <unsigned int>(1024 - k) & 255
         rc = self._body(body_start, end)
         if rc == P_GARBLED:
             return self._skip(buf, n, 1, used, G_CHECKSUM)
@@ -805,9 +807,10 @@ cdef class Message(FieldView):
             grp.last = self.nentries
             grp.n = 0
             grp.parent = self.stack[self.depth - 1] if self.depth else -1
-            if v > 0:
-                self.stack[self.depth] = self.ngroups
-                self.depth += 1
+            # open even when empty: an entry or member right after a count of 0
+            # is refused (16, 15) like one beyond any count; the next other field closes it
+            self.stack[self.depth] = self.ngroups
+            self.depth += 1
             self.ngroups += 1
         self.slow = self.in_trailer or self.depth > 0 or self.data_len >= 0
         return q + vlen + 1

@@ -11,6 +11,8 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.string cimport memcpy, memcmp
 
+from fastcore._memory cimport dump, load, zgrow
+
 
 cdef inline uint64_t _hash(uint16_t session, const char* p, uint32_t n) noexcept nogil:
     # FNV-1a over the session and the bytes, then a final mix for the low bits.
@@ -29,7 +31,7 @@ cdef class ClOrdIDIndex:
         while size < 2 * capacity:
             size <<= 1
         self.cap_keys = size // 2
-        self.keys = <key_t*>malloc((self.cap_keys + 1) * sizeof(key_t))
+        self.keys = <key_t*>calloc(self.cap_keys + 1, sizeof(key_t))
         self.table = <uint32_t*>calloc(size, sizeof(uint32_t))
         self.mask = size - 1
         self.cap_arena = 16 * self.cap_keys
@@ -46,6 +48,48 @@ cdef class ClOrdIDIndex:
     def __len__(self):
         """Live keys."""
         return self.nkeys - self.dead
+
+    def state(self):
+        """The index as plain values, for a snapshot (``restore`` reads it)."""
+        return {"nkeys": self.nkeys, "dead": self.dead, "mask": self.mask,
+                "keys": dump(self.keys + 1, self.nkeys * sizeof(key_t)),
+                "table": dump(self.table, (self.mask + 1) * sizeof(uint32_t)),
+                "arena": dump(self.arena, self.used)}
+
+    def restore(self, dict state):
+        """Become the index ``state`` describes (ValueError when it does not fit)."""
+        cdef uint32_t nkeys = state["nkeys"], mask = state["mask"]
+        cdef bytes arena_bytes = state["arena"]
+        cdef size_t used = len(arena_bytes)
+        cdef key_t* keys
+        cdef uint32_t* table
+        cdef char* arena
+        if mask < 15 or mask & (mask + 1) or nkeys > (mask + 1) // 2 or state["dead"] > nkeys:
+            raise ValueError(f"a ClOrdID index of {nkeys} keys in {mask + 1} slots")
+        keys = <key_t*>calloc((mask + 1) // 2 + 1, sizeof(key_t))
+        table = <uint32_t*>calloc(mask + 1, sizeof(uint32_t))
+        arena = <char*>malloc(2 * used + 16)
+        if keys == NULL or table == NULL or arena == NULL:
+            free(keys)
+            free(table)
+            free(arena)
+            raise MemoryError()
+        try:
+            load(keys + 1, state["keys"], nkeys * sizeof(key_t), "ClOrdID keys")
+            load(table, state["table"], (mask + 1) * sizeof(uint32_t), "ClOrdID table")
+        except ValueError:
+            free(keys)
+            free(table)
+            free(arena)
+            raise
+        memcpy(arena, <const char*>arena_bytes, used)
+        free(self.keys)
+        free(self.table)
+        free(self.arena)
+        self.keys, self.table, self.arena = keys, table, arena
+        self.nkeys, self.dead, self.mask = nkeys, state["dead"], mask
+        self.cap_keys = (mask + 1) // 2
+        self.used, self.cap_arena = used, 2 * used + 16
 
     cdef uint32_t find(self, uint16_t session, const char* p, uint32_t n) noexcept nogil:
         """The key for ``p[:n]`` in ``session``, NO_KEY when there is none."""
@@ -65,7 +109,8 @@ cdef class ClOrdIDIndex:
     cdef int _grow(self) noexcept nogil:
         cdef uint32_t size = 2 * (self.mask + 1), k, i
         cdef uint32_t* table = <uint32_t*>calloc(size, sizeof(uint32_t))
-        cdef key_t* keys = <key_t*>realloc(self.keys, (size // 2 + 1) * sizeof(key_t))
+        cdef key_t* keys = <key_t*>zgrow(self.keys, (self.cap_keys + 1) * sizeof(key_t),
+                                         (size // 2 + 1) * sizeof(key_t))
         if table == NULL or keys == NULL:
             free(table)
             if keys != NULL:

@@ -9,9 +9,10 @@ when the operation happens.
 
 from cpython.buffer cimport PyBuffer_FillInfo
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport calloc, malloc, realloc, free
 from libc.string cimport memcmp, memcpy, memset
 
+from fastcore._memory cimport dump, load, zgrow
 from fastcore._types cimport price_t, qty_t
 from fastcore.orders.clordids cimport ClOrdIDIndex, key_t, NO_KEY, K_ORDER, K_REQUEST
 from fastcore.orders.states cimport (
@@ -177,10 +178,10 @@ cdef class OrderTable:
         self.cap = capacity
         self.free_head = NONE
         self.cap_reqs = 64
-        self.reqs = <request_t*>malloc(self.cap_reqs * sizeof(request_t))
+        self.reqs = <request_t*>calloc(self.cap_reqs, sizeof(request_t))
         self.free_req = NONE
         self.cap_fills = 256
-        self.fills = <fill_t*>malloc(self.cap_fills * sizeof(fill_t))
+        self.fills = <fill_t*>calloc(self.cap_fills, sizeof(fill_t))
         self.cap_reports = 64
         self.reports = <report_t*>malloc(self.cap_reports * sizeof(report_t))
         if self.reqs == NULL or self.fills == NULL or self.reports == NULL:
@@ -218,18 +219,64 @@ cdef class OrderTable:
             self.reports = <report_t*>p
             self.cap_reports = cap
         if self.free_req == NONE and self.top_reqs == self.cap_reqs:
-            p = realloc(self.reqs, 2 * self.cap_reqs * sizeof(request_t))
+            p = zgrow(self.reqs, self.cap_reqs * sizeof(request_t),
+                      2 * self.cap_reqs * sizeof(request_t))
             if p == NULL:
                 return E_MEMORY
             self.reqs = <request_t*>p
             self.cap_reqs *= 2
         if self.nfills == self.cap_fills:
-            p = realloc(self.fills, 2 * self.cap_fills * sizeof(fill_t))
+            p = zgrow(self.fills, self.cap_fills * sizeof(fill_t),
+                      2 * self.cap_fills * sizeof(fill_t))
             if p == NULL:
                 return E_MEMORY
             self.fills = <fill_t*>p
             self.cap_fills *= 2
         return OK
+
+    # ---- snapshots --------------------------------------------------------------
+
+    def state(self):
+        """The table as plain values, for a snapshot (``restore`` reads it)."""
+        return {"orders": dump(self.orders, self.top * sizeof(order_t)),
+                "free_head": self.free_head, "live": self.live,
+                "requests": dump(self.reqs, self.top_reqs * sizeof(request_t)),
+                "free_request": self.free_req,
+                "fills": dump(self.fills, self.nfills * sizeof(fill_t)),
+                "next_order_id": self.next_order_id, "next_exec_id": self.next_exec_id,
+                "day": self.day, "ids": self.ids.state()}
+
+    def restore(self, dict state):
+        """Become the table ``state`` describes (ValueError when it does not fit)."""
+        cdef uint32_t top = len(state["orders"]) // sizeof(order_t)
+        cdef uint32_t nreqs = len(state["requests"]) // sizeof(request_t)
+        cdef uint32_t nfills = len(state["fills"]) // sizeof(fill_t)
+        cdef _Block block = _Block(max(top, 16) * sizeof(order_t))
+        cdef void* reqs = calloc(max(nreqs, 64), sizeof(request_t))
+        cdef void* fills = calloc(max(nfills, 256), sizeof(fill_t))
+        if reqs == NULL or fills == NULL:
+            free(reqs)
+            free(fills)
+            raise MemoryError()
+        try:
+            load(block.data, state["orders"], top * sizeof(order_t), "orders")
+            load(reqs, state["requests"], nreqs * sizeof(request_t), "requests")
+            load(fills, state["fills"], nfills * sizeof(fill_t), "fills")
+            self.ids.restore(state["ids"])
+        except BaseException:
+            free(reqs)
+            free(fills)
+            raise
+        free(self.reqs)
+        free(self.fills)
+        self.block, self.orders, self.cap, self.top = block, <order_t*>block.data, max(top, 16), top
+        self.reqs, self.cap_reqs, self.top_reqs = <request_t*>reqs, max(nreqs, 64), nreqs
+        self.fills, self.cap_fills, self.nfills = <fill_t*>fills, max(nfills, 256), nfills
+        self.free_head, self.live = state["free_head"], state["live"]
+        self.free_req = state["free_request"]
+        self.next_order_id, self.next_exec_id = state["next_order_id"], state["next_exec_id"]
+        self.day = state["day"]
+        self.nreports = 0
 
     # ---- reading --------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from fastcore import config as _config
+from fastcore import recovery
 from fastcore.engine import Engine
 from fastcore.errors import FastcoreError
 from fastcore.codec import parse
@@ -133,7 +134,7 @@ class MsgProtocol(asyncio.BufferedProtocol):
                 except msgspec.DecodeError as exc:
                     self.write(Refused(text=f"not a frame of the msgspec port: {exc}"))
                     continue
-                self.handle(msg)
+                self.handle(msg, frame)
         finally:
             view.release()
             if pos:
@@ -164,7 +165,8 @@ class MsgProtocol(asyncio.BufferedProtocol):
         self.flush()
         self.transport.close()
 
-    def handle(self, msg: msgspec.Struct) -> None:
+    def handle(self, msg: msgspec.Struct, frame: memoryview) -> None:
+        """One frame (``msg``, decoded from the bytes ``frame``)."""
         now = time.time_ns()
         if isinstance(msg, Logon):
             return self.logon(msg)
@@ -181,6 +183,7 @@ class MsgProtocol(asyncio.BufferedProtocol):
         elif self.operator is not None:
             self.write(Refused(text="an operator sends commands, not orders"))
         else:
+            self.acceptor.record("M", self.user, now, bytes(frame))
             try:
                 out = self.acceptor.engine.submit(msg, self.user, now)
             except (FastcoreError, ValueError, TypeError) as exc:
@@ -219,6 +222,7 @@ class MsgProtocol(asyncio.BufferedProtocol):
             if args.get("by", self.user) != self.user:
                 return self.write(Refused(id=msg.id, text=f"a trader acts as itself, not {args['by']}"))
             args = {**args, "by": self.user}
+        self.acceptor.record("A", None, now, recovery.command(msg.command, args))
         try:
             out = self.acceptor.engine.act(msg.command, now=now, **args)
         except (FastcoreError, ValueError, TypeError, KeyError) as exc:
@@ -234,5 +238,8 @@ class MsgProtocol(asyncio.BufferedProtocol):
             self.acceptor.set_engine(engine)
         except (FastcoreError, ValueError) as exc:
             return self.write(Refused(id=msg.id, text=str(exc)))
+        now = time.time_ns()
+        self.acceptor.record("R", None, now, recovery.reset(engine.config))
+        self.acceptor.flush(now)
         self.log("reset", f"a fresh engine ({engine.config.mode} mode)")
         self.write(Ack(id=msg.id, text="reset"))

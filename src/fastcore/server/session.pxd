@@ -21,6 +21,7 @@ from fastcore._types cimport nanos_t
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.parser cimport Message
 from fastcore.engine cimport Engine
+from fastcore.journal cimport Journal
 from fastcore.server.store cimport FileStore
 
 
@@ -59,6 +60,9 @@ cdef class Session:
     cdef bint logout_sent
     cdef bytearray outbox
     cdef bint dirty                       # in the acceptor's list of sessions to flush
+    cdef nanos_t rate_full                # server.max_message_rate's token bucket (GCRA): when
+                                          # it is full again; each message moves it on
+    cdef int64_t throttled                # messages over the rate since the bucket was last full
 
     cdef int64_t next_seq(self) noexcept
     cdef int64_t last_seq(self) noexcept
@@ -88,12 +92,26 @@ cdef class Connection:
     cdef bint closing                     # close once the outbox is written
     cdef bint draining                    # in drain (handling the queued messages)
 
+    # ---- hostile input (server.*: see fastcore.config.ServerConfig)
+    cdef Py_ssize_t skip                  # bytes of an oversized message still to drop
+    cdef nanos_t partial_since            # when the incomplete message at the buffer's start
+                                          # (or the oversized one being dropped) began; 0: none
+    cdef bint paused                      # reading paused (backpressure): not stalled
+    cdef int64_t max_rate, max_throttled  # server.max_message_rate, .max_throttled (0: the rate)
+    cdef nanos_t rate_interval            # ns per message at the rate; 0: no limit
+    cdef nanos_t rate_burst               # how far the bucket may run ahead of now
+    cdef object held                      # a refused Logon's delayed answer (a TimerHandle)
+    cdef bytes refusal                    # ... the Logout it writes (None: none)
+
     cdef int handle(self, int rc, nanos_t now) except -1
     cdef int logon(self, int rc, nanos_t now) except -1
     cdef int sequenced(self, int rc, nanos_t now) except -1
     cdef int admin(self, Session s, char mt, nanos_t now) except -1
     cdef int drain(self, Session s, nanos_t now) except -1
-    cdef int refuse(self, str why, Session s, str text, nanos_t now) except -1
+    cdef int refuse(self, str why, Session s, str text, nanos_t now, double delay=*) except -1
+    cdef double failed(self, str key, str counter, nanos_t now) except -1
+    cdef Py_ssize_t oversized(self, const char* p, Py_ssize_t n, nanos_t now) except -1
+    cdef int throttle(self, Session s, int64_t seq, nanos_t now) except -1
 
 
 cdef class Acceptor:
@@ -107,11 +125,17 @@ cdef class Acceptor:
     cdef readonly set connections         # every open Connection
     cdef readonly object log              # log(event, session name or peer, text)
     cdef readonly dict counters           # refused logons, garbled messages, ...
+    cdef dict failures                    # failed Logons in a row: session name or peer host
+                                          # → (count, time of the last)
     cdef nanos_t tolerance                # SendingTime accuracy, ns (0: no check)
     cdef nanos_t logon_timeout
     cdef readonly list watchers           # callables given every list of (recipient, bytes) delivered
     cdef public object idle               # called when the last connection has closed
     cdef readonly object audit_file       # the audit trail's file (appended once per batch), None
 
-    cdef int deliver(self, list out, nanos_t now) except -1
+    cdef readonly Journal journal         # the write-ahead journal, None when disabled
+    cdef readonly int64_t snapshot_seq    # the journal record the latest snapshot includes
+    cdef object snapshot_thread           # the thread writing a snapshot, None
+
+    cdef int deliver(self, list out, nanos_t now, int64_t replayed=*) except -1
     cdef int mark(self, Session s) except -1

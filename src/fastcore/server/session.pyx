@@ -21,6 +21,16 @@ SequenceReset-GapFill); SequenceReset in both modes; Heartbeat, TestRequest
 and their timers; CompID, BeginString and SendingTime checks; a message the
 codec refuses gets a Reject (35=3) with SessionRejectReason, RefTagID,
 RefMsgType and Text, and still counts in the sequence.
+
+Hostile or broken input is bounded (the limits are ``server.*``): a message
+whose BodyLength is above ``max_body_length`` is dropped whole, by its
+BodyLength, and answered with a Reject (373=5 on tag 9) when its MsgSeqNum
+can be read; garbage between messages is skipped; a message still incomplete
+after ``stalled_message_timeout`` ends its session; the messages of a session
+beyond ``max_message_rate`` a second are rejected unworked ("throttled"), and
+too many of them end the session; a Logon with an unknown CompID or a wrong
+Password is answered only after ``logon_failure_delay``, doubled for each
+failure in a row. Each is logged and counted in ``Acceptor.counters``.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
@@ -31,16 +41,24 @@ from libc.string cimport memcmp, memcpy, memmove
 from fastcore._types cimport nanos_t
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.fix44 cimport fc_msgtypes
-from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_GARBLED, P_REJECT
+from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_GARBLED, P_REJECT, G_TOO_LONG
 from fastcore.codec.values cimport read_timestamp
 from fastcore.engine cimport Engine
+from fastcore.journal cimport Journal
 from fastcore.server.store cimport FileStore
 
+import asyncio
 import os
+import threading
 import time
 
 from fastcore import config as _config
-from fastcore.auditfile import open_append
+from fastcore import recovery as _recovery
+from fastcore import snapshot as _snapshot
+from fastcore.auditfile import count_after, open_append, skip
+from fastcore.engine import Engine as _Engine
+from fastcore.errors import JournalError
+from fastcore.journal import records as _records
 from fastcore.codec.parser import GARBLE_REASONS
 
 # SessionRejectReason (373) values of the session layer
@@ -55,6 +73,11 @@ cdef enum:
     READ_SIZE = 65536             # the receive buffer's first size
     NS = 1000000000
     MAX_QUEUED = 100000           # messages held in a sequence gap before the session ends
+    HEADER_PEEK = 512             # bytes of an oversized message read for its MsgSeqNum
+
+MAX_LOGON_DELAY = 30.0            # s: the longest a failed Logon's answer waits
+FAILURES_KEPT = 60                # s without a failure that end a row of failed Logons: a
+                                  # guesser that waits that long is slower than the cap anyway
 
 BEGIN_STRING = b"8=FIX.4.4\x01"
 
@@ -112,6 +135,27 @@ cdef inline char stored_type(bytes data) noexcept:
     if i + 5 < n and p[i + 1] == b'3' and p[i + 2] == b'5' and p[i + 3] == b'=' and p[i + 5] == 1:
         return p[i + 4]
     return 0
+
+
+cdef inline int count(dict counters, str name) except -1:
+    """One more ``name`` in the acceptor's counters (the key is made at the
+    first, so a clean run shows only the three every acceptor starts with)."""
+    counters[name] = counters.get(name, 0) + 1
+    return 0
+
+
+cdef inline bint over_rate(Session s, nanos_t now, nanos_t interval, nanos_t burst) noexcept:
+    """server.max_message_rate's token bucket, kept as the time it is full
+    again (``s.rate_full``; the generic cell rate algorithm): a message moves
+    that on by ``interval``; one that finds it more than ``burst`` ahead of
+    ``now`` is over the rate and moves nothing."""
+    if s.rate_full <= now:                  # full: the last flood, if any, is over
+        s.rate_full = now
+        s.throttled = 0
+    if s.rate_full - now > burst:
+        return True
+    s.rate_full += interval
+    return False
 
 
 cdef inline bint is_admin_type(char mt) noexcept:
@@ -279,9 +323,15 @@ cdef class Connection:
     (``class FixProtocol(Connection, asyncio.BufferedProtocol): pass``)."""
 
     def __init__(self, Acceptor acceptor):
+        srv = acceptor.config.server
         self.acceptor = acceptor
         self.buf = bytearray(READ_SIZE)
-        self.max_size = acceptor.config.server.max_body_length + 64
+        self.max_size = srv.max_body_length + 64
+        self.max_rate = srv.max_message_rate
+        self.max_throttled = srv.max_throttled or srv.max_message_rate
+        if self.max_rate:
+            self.rate_interval = max(NS // self.max_rate, 1)
+            self.rate_burst = (self.max_rate - 1) * self.rate_interval  # max_rate at once
 
     # ---- asyncio.BufferedProtocol -------------------------------------------------
 
@@ -304,17 +354,27 @@ cdef class Connection:
         cdef nanos_t now = time.time_ns()
         cdef Message m = self.acceptor.engine.msg
         cdef char* base = PyByteArray_AS_STRING(self.buf)
-        cdef Py_ssize_t pos = 0, used
+        cdef Py_ssize_t pos = 0, start, used
         cdef int rc
         self.filled += nbytes
         if self.session is not None:          # the client is alive: no TestRequest pending
             self.session.last_in = now
             self.session.test_sent = 0
+        if self.skip:                           # more of an oversized message: dropped
+            pos = min(self.skip, self.filled)
+            self.skip -= pos
+        start = pos
         while pos < self.filled and not self.closing:
             m.owner = self.buf
             rc = m.parse(base + pos, self.filled - pos, &used)
             if rc == P_PARTIAL:
                 break
+            if rc == P_GARBLED and m.garble == G_TOO_LONG:
+                used = self.oversized(base + pos, self.filled - pos, now)
+                if used == 0:                   # read more of its header first
+                    break
+                pos += used
+                continue
             pos += used
             if rc == P_GARBLED:
                 self.acceptor.counters["garbled"] += 1
@@ -330,7 +390,13 @@ cdef class Connection:
         if pos:
             self.filled -= pos
             memmove(base, base + pos, self.filled)
-        if self.closing:                        # closed once the outboxes are written
+        # the stall timer (Acceptor.tick) runs from when the incomplete message began:
+        # when a message (or the oversized one dropped) ended in this read, that is now
+        if not self.filled and not self.skip:
+            self.partial_since = 0
+        elif pos > start or (start and not self.skip) or not self.partial_since:
+            self.partial_since = now
+        if self.closing and self.held is None:  # closed once the outboxes are written
             self.acceptor.closing(self)
         self.acceptor.flush(now)
 
@@ -339,6 +405,9 @@ cdef class Connection:
 
     def connection_lost(self, exc):
         cdef Session s = self.session
+        if self.held is not None:               # gone before its refusal was answered
+            self.held.cancel()
+            self.held = None
         self.acceptor.connections.discard(self)
         if not self.acceptor.connections and self.acceptor.idle is not None:
             self.acceptor.idle()
@@ -355,11 +424,13 @@ cdef class Connection:
     def pause_writing(self):
         """The transport's write buffer is above its high-water mark: read no
         more from this client until it drains (backpressure)."""
+        self.paused = True
         self.transport.pause_reading()
         self.acceptor.log("paused", self.session.name if self.session else self.peer,
                           "the client does not read: reading from it stops")
 
     def resume_writing(self):
+        self.paused = False
         self.transport.resume_reading()
         self.acceptor.log("resumed", self.session.name if self.session else self.peer,
                           "the client reads again")
@@ -371,18 +442,40 @@ cdef class Connection:
             return self.logon(rc, now)
         return self.sequenced(rc, now)
 
-    cdef int refuse(self, str why, Session s, str text, nanos_t now) except -1:
+    cdef int refuse(self, str why, Session s, str text, nanos_t now, double delay=0) except -1:
         """Refuse a Logon and close. For a configured session ``s``, a Logout
-        with ``text`` (numbered and stored as the session's); else nothing."""
-        cdef bytes data
+        with ``text`` (numbered and stored as the session's); else nothing.
+        With a ``delay`` (s; a failed Logon, see ``failed``) the answer and
+        the close wait that long, the connection held and not read."""
         self.acceptor.counters["refused_logons"] += 1
-        self.acceptor.log("refused", self.peer, why)
+        self.acceptor.log("refused", self.peer, f"{why} (answered in {delay:g} s)" if delay > 0
+                          else why)
         if s is not None:
-            data = s.enc.logout(s.next_seq(), now, text)
-            s.put(data)                             # stored; the session has no connection
-            self.transport.write(data)
+            self.refusal = s.enc.logout(s.next_seq(), now, text)
+            s.put(self.refusal)                     # stored; the session has no connection
         self.closing = True
+        if delay > 0:
+            self.transport.pause_reading()
+            self.held = asyncio.get_running_loop().call_later(delay, self.answer_refusal)
+        elif self.refusal is not None:
+            self.transport.write(self.refusal)
         return 0
+
+    cdef double failed(self, str key, str counter, nanos_t now) except -1:
+        """One more failed Logon in a row for ``key`` (the session's name; the
+        peer's host for an unknown CompID), counted as ``counter``: the
+        seconds its refusal waits, server.logon_failure_delay doubled for each
+        failure before it in the row, MAX_LOGON_DELAY at most. A logon of the
+        session, or FAILURES_KEPT seconds without a failure, end the row."""
+        cdef Acceptor a = self.acceptor
+        count(a.counters, counter)
+        failures, last = a.failures.get(key, (0, 0))
+        if now - last > FAILURES_KEPT * <nanos_t>NS:
+            failures = 0
+        failures += 1
+        a.failures[key] = (failures, now)
+        return min(a.config.server.logon_failure_delay * 2.0 ** min(failures - 1, 16),
+                   MAX_LOGON_DELAY)
 
     cdef int logon(self, int rc, nanos_t now) except -1:
         """The first message: a Logon naming a configured session."""
@@ -399,12 +492,14 @@ cdef class Connection:
         s = a.sessions.get(key)
         if s is None:
             return self.refuse(f"no session {key[0].decode('latin-1')}->"
-                               f"{key[1].decode('latin-1')} is configured", None, None, now)
+                               f"{key[1].decode('latin-1')} is configured", None, None, now,
+                               self.failed(self.peer.rpartition(":")[0], "unknown_comp_id", now))
         if s.conn is not None:
             return self.refuse(f"{s.name} is already logged on (from {s.conn.peer})",
                                None, None, now)
         if s.config.password and m.get_str(554, None) != s.config.password:
-            return self.refuse(f"{s.name}: wrong password", s, "logon refused", now)
+            return self.refuse(f"{s.name}: wrong password", s, "logon refused", now,
+                               self.failed(s.name, "wrong_password", now))
         hb = header_int(m, 108)
         if hb < 0 or (s.config.heartbeat and hb != s.config.heartbeat):
             return self.refuse(f"{s.name}: HeartBtInt {m.get_str(108, '')!r} refused", s,
@@ -432,6 +527,9 @@ cdef class Connection:
         s.logout_sent = False
         s.queue.clear()
         s.gap_asked = 0
+        s.rate_full = 0                             # the rate limit's bucket full
+        s.throttled = 0
+        a.failures.pop(s.name, None)                # a row of failed Logons ends
         a.log("logon", s.name, f"from {self.peer}, HeartBtInt {hb}"
               f"{', sequence reset' if reset else ''}; next in {s.store.next_in}, "
               f"out {s.last_seq() + 1}")
@@ -496,7 +594,10 @@ cdef class Connection:
                             now, True)
         # seq == expected
         s.store.set_next_in(seq + 1)
-        if rc == P_REJECT:
+        if self.rate_interval and mt != b'5' and mt != b'4' \
+                and over_rate(s, now, self.rate_interval, self.rate_burst):
+            self.throttle(s, seq, now)              # a Logout or GapFill is never throttled
+        elif rc == P_REJECT:
             s.reject(m, seq, m.reason, m.ref_tag, str(m.error()), now)
         elif poss_dup and mt != b'4' and m.find(122) < 0:
             s.reject(m, seq, SRR_REQUIRED_MISSING, 122, "PossDupFlag without OrigSendingTime",
@@ -507,6 +608,8 @@ cdef class Connection:
         elif is_admin_type(mt):
             self.admin(s, mt, now)
         elif s.kind == K_ORDER:
+            if a.journal is not None:               # write-ahead: on file before the answer
+                a.journal.add(b'F', s.user, now, m.buf, m.size)
             a.engine.process(s.user, now)
             a.deliver(a.engine.take(), now)
         else:
@@ -550,6 +653,79 @@ cdef class Connection:
             s.reject(m, s.store.next_in - 1, SRR_OTHER, 0, "already logged on", now)
         return 0
 
+    cdef int throttle(self, Session s, int64_t seq, nanos_t now) except -1:
+        """The message ``seq``, in sequence, is over server.max_message_rate:
+        Reject (373=99) and not worked (its MsgSeqNum has counted); the one
+        past max_throttled in a flood ends the session instead."""
+        cdef Message m = self.acceptor.engine.msg
+        cdef Acceptor a = self.acceptor
+        s.throttled += 1
+        count(a.counters, "throttled")
+        if s.throttled > self.max_throttled:
+            count(a.counters, "rate_logouts")
+            return s.logout(f"rate limit exceeded: more than {self.max_throttled} messages over "
+                            f"{self.max_rate} a second", now, True)
+        if s.throttled == 1:                        # logged once a flood
+            a.log("throttled", s.name, f"from MsgSeqNum {seq}: more than {self.max_rate} "
+                  f"messages a second")
+        return s.put(s.enc.reject(
+            s.next_seq(), now, ref_seq_num=seq, reason=SRR_OTHER,
+            ref_msg_type=(fc_msgtypes[m.msgtype].mt if m.msgtype >= 0 else None),
+            text=f"throttled: more than {self.max_rate} messages a second"))
+
+    cdef Py_ssize_t oversized(self, const char* p, Py_ssize_t n, nanos_t now) except -1:
+        """The message at ``p`` (``n`` bytes of it here) has a BodyLength (9)
+        above server.max_body_length: dropped whole, as its BodyLength says
+        (the rest as it arrives: ``skip``), never read for a message inside.
+        A logged-on session whose MsgSeqNum can be read from the header gets
+        a Reject (373=5, RefTagID 9) and the MsgSeqNum counts; else it is only
+        logged and counted. Returns the bytes dropped now; 0 to wait for more
+        of the header (HEADER_PEEK bytes at most)."""
+        cdef Acceptor a = self.acceptor
+        cdef Session s = self.session
+        cdef Py_ssize_t length, body, size, taken
+        cdef int64_t seq, expected
+        head = p[:min(n, HEADER_PEEK)]
+        begin_string, _, rest = head.partition(b"\x01")
+        body_length, _, rest = rest.partition(b"\x01")   # "9=<digits>": the parser read it
+        length = int(body_length[2:])
+        body = len(begin_string) + len(body_length) + 2
+        size = body + length + 7                        # and "10=nnn<SOH>"
+        header = {}
+        for f in head[body:size].split(b"\x01")[:-1]:  # its fields here in whole
+            tag, _, value = f.partition(b"=")
+            header.setdefault(tag, value)
+        digits = header.get(b"34", b"")
+        if not digits and n < min(size, HEADER_PEEK):
+            return 0
+        taken = min(n, size)
+        self.skip = size - taken
+        count(a.counters, "oversized")
+        text = f"BodyLength {length} above the limit of {a.config.server.max_body_length}"
+        if s is None or not digits.isdigit() or len(digits) > 18:
+            a.log("oversized", s.name if s is not None else self.peer,
+                  f"{size} bytes dropped: {text}")
+            return taken
+        seq = int(digits)
+        expected = s.store.next_in
+        a.log("oversized", s.name, f"MsgSeqNum {seq}, {size} bytes dropped: {text}")
+        if seq < expected:                          # resent: counted already
+            return taken
+        if seq == expected:
+            s.store.set_next_in(seq + 1)
+        else:
+            s.queue[seq] = b""                      # handled; counts once the gap fills
+        ref_type = header.get(b"35")
+        s.put(s.enc.reject(
+            s.next_seq(), now, ref_seq_num=seq, reason=SRR_VALUE_INCORRECT, ref_tag=9,
+            ref_msg_type=ref_type if ref_type and ref_type.isalnum() and len(ref_type) <= 2
+            else None, text=text))
+        if seq > expected:
+            s.ask_resend(seq, now)
+        elif s.queue:
+            self.drain(s, now)
+        return taken
+
     cdef int drain(self, Session s, nanos_t now) except -1:
         """Handle the queued messages that are now in sequence, in one loop:
         ``sequenced`` calls back here for each, and returns at once (no
@@ -587,6 +763,18 @@ cdef class Connection:
         self.closing = True
         self.acceptor.closing(self)
 
+    def answer_refusal(self):
+        """A held refusal's time has come: its Logout (if any), and close."""
+        self.held = None
+        if self.refusal is not None:
+            self.transport.write(self.refusal)
+        self.transport.close()
+
+    @property
+    def buffer_size(self):
+        """The receive buffer's size, in bytes."""
+        return PyByteArray_GET_SIZE(self.buf)
+
 
 cdef class Acceptor:
     """The engine and every configured session; routes what the engine sends.
@@ -598,12 +786,12 @@ cdef class Acceptor:
     def __init__(self, config=None, Engine engine=None, log=None):
         cdef int i
         self.config = _config.load(config)
-        self.engine = engine if engine is not None else Engine(self.config)
         srv = self.config.server
         self.tolerance = srv.sending_time_tolerance * <nanos_t>NS
         self.logon_timeout = srv.logon_timeout * <nanos_t>NS
         self.log = log if log is not None else (lambda event, who, text: None)
         self.counters = {"refused_logons": 0, "garbled": 0, "errors": 0}
+        self.failures = {}
         self.sessions = {}
         self.users = {}
         self.drop_copies = []
@@ -612,6 +800,11 @@ cdef class Acceptor:
             path = self.config.audit.path or os.path.join(srv.store, "audit.trail")
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             self.audit_file = open_append(path)
+        self.journal = None
+        self.snapshot_thread = None
+        start = self.open_journal(engine) if self.config.journal.enabled else None
+        if start is None:
+            self.engine = engine if engine is not None else Engine(self.config)
         self.dirty = []
         self.connections = set()
         self.closing_list = []
@@ -631,18 +824,131 @@ cdef class Acceptor:
                 s = Session(self, cfg, -1, copied, store_dir)
                 self.drop_copies.append(s)
             self.sessions[(s.sender, s.target)] = s
-        self.set_engine(self.engine)
+        if start is not None:
+            self.recover(start)
+        else:
+            self.set_engine(self.engine)
+
+    # ---- the journal ------------------------------------------------------------------
+
+    def open_journal(self, Engine engine):
+        """Open the journal; the engine becomes its latest snapshot's, which
+        is returned. A new journal begins with a snapshot of ``engine`` (a
+        new Engine when None); an existing one ignores ``engine``."""
+        cfg = self.config.journal
+        path = cfg.path or os.path.join(self.config.server.store, "journal")
+        self.journal = Journal(path, cfg.fsync, cfg.segment_size)
+        if self.journal.cut:
+            self.log("journal", path, f"{self.journal.cut} bytes of a torn record cut off")
+        start = _snapshot.latest(
+            path, log=lambda where, why: self.log("journal", where, f"snapshot skipped: {why}"))
+        if start is None:
+            if self.journal.seq:
+                raise JournalError(path, None, f"{self.journal.seq} records and no snapshot "
+                                   "that reads whole to replay them on")
+            start = _snapshot.take(0, engine if engine is not None else _Engine(self.config),
+                                   self.audit_size())
+            _snapshot.save(path, start, sync=cfg.fsync != "none")
+            self.engine = engine if engine is not None else start.engine()
+        else:
+            self.engine = start.engine()
+        self.snapshot_seq = start.seq
+        return start
+
+    def recover(self, start):
+        """Replay the journal's records after the snapshot ``start`` on the
+        engine: each session stores the messages they caused that it lacks
+        (all of them were never sent), and expects the MsgSeqNum after its
+        client's last journalled message; the audit trail gets the records
+        it lacks. Then the engine is the server's."""
+        cdef Engine engine = self.engine
+        cdef Session s
+        cdef int64_t seq_in
+        audit = []
+        replayed = refused = 0
+        for record in _records(self.journal.directory, after=start.seq):
+            for s in self.users.values():       # number as the sessions will
+                engine.out_seq[s.user] = s.store.next_out - 1
+            new, out, no = _recovery.apply(engine, record)
+            replayed += 1
+            refused += no
+            if new is not engine:               # a reset
+                audit.append(engine.audit.take())
+                self.use(new)
+                engine = new
+            elif record.kind == "F":
+                s = <Session>self.users[engine.sessions[record.user]]
+                seq_in = header_int(engine.msg, 34)
+                if seq_in >= s.store.next_in:
+                    s.store.set_next_in(seq_in + 1)
+            self.deliver(out, record.now, record.seq)
+        audit.append(engine.audit.take())
+        if self.audit_file is not None:         # the records the trail lacks
+            self.audit_file.write(skip(b"".join(audit),
+                                       count_after(self.audit_file.name, start.audit_offset)))
+        self.set_engine(engine)
+        for s in self.sessions.values():
+            s.store.journal_seq = self.journal.seq
+            s.store.save(self.journal.fsync != 0)
+        self.log("recovered", self.journal.directory,
+                 f"snapshot {start.seq} and {replayed} records after it ({refused} refused); "
+                 f"journal at {self.journal.seq}; state hash {engine.state_hash()}")
+
+    def audit_size(self):
+        """The bytes of the audit trail's file (0 without one)."""
+        return os.fstat(self.audit_file.fileno()).st_size if self.audit_file is not None else 0
+
+    def record(self, str kind, user, nanos_t now, bytes data):
+        """Journal an input the engine is about to take from the Python edge
+        (``user``: its name, None for none); nothing without a journal."""
+        if self.journal is not None:
+            self.journal.append(kind, -1 if user is None else self.engine.session_index[user],
+                                now, data)
+
+    def snapshot(self, bint wait=False):
+        """A snapshot of the engine as it is now, written by a thread (with
+        ``wait``, by this one); the snapshots and journal files no longer
+        needed go. Skipped while the previous one is being written, unless
+        ``wait``."""
+        if self.journal is None:
+            return
+        if self.snapshot_thread is not None and self.snapshot_thread.is_alive():
+            if not wait:
+                return
+            self.snapshot_thread.join()
+        cfg = self.config.journal
+        seq, path, config = self.journal.seq, self.journal.directory, self.engine.config
+        state, audit_offset = self.engine.state(), self.audit_size()
+        self.snapshot_seq = seq
+
+        def write():
+            try:
+                _snapshot.save(path, _snapshot.Snapshot.of(seq, config, state, audit_offset),
+                               sync=cfg.fsync != "none")
+                _snapshot.prune(path, cfg.keep_snapshots)
+            except OSError as exc:
+                self.log("journal", path, f"snapshot {seq} not written: {exc}")
+        if wait:
+            write()
+        else:
+            self.snapshot_thread = threading.Thread(target=write, name="snapshot", daemon=True)
+            self.snapshot_thread.start()
 
     def set_engine(self, Engine engine):
-        """Work with ``engine`` from now on (an operator's reset): each
-        session's outbound sequence carries on where its store is."""
+        """Work with ``engine`` from now on (an operator's reset, a start):
+        each session's outbound sequence carries on where its store is, and
+        the audit trail begins a run."""
+        self.use(engine)
+        engine.audit.start(time.time_ns())
+        self.write_audit()
+
+    def use(self, Engine engine):
+        """``set_engine`` without a run of the audit trail (recovery's)."""
         cdef Session s
         if set(engine.sessions) != set(self.users):
             raise ValueError("the new engine's users differ from the sessions'")
         self.engine = engine
         engine.msg.max_body_length = self.config.server.max_body_length
-        engine.audit.start(time.time_ns())      # a run: order ids start again
-        self.write_audit()
         for s in self.users.values():
             s.user = engine.session_index[s.config.user]
             engine.out_seq[s.user] = s.store.next_out - 1
@@ -652,18 +958,22 @@ cdef class Acceptor:
         self.dirty.append(s)
         return 0
 
-    cdef int deliver(self, list out, nanos_t now) except -1:
+    cdef int deliver(self, list out, nanos_t now, int64_t replayed=0) except -1:
         """Route the engine's messages: each to its user's session, each
-        ExecutionReport also to the drop copies of the user's firm."""
+        ExecutionReport also to the drop copies of the user's firm. Those of
+        a ``replayed`` journal record go only to the sessions whose stores
+        lack them."""
         cdef Session s, dc
         cdef bytes data
         cdef Py_ssize_t n
         for name, data in out:
             s = <Session>self.users[name]
-            s.put(data)
+            if replayed == 0 or s.store.journal_seq < replayed:
+                s.put(data)
             if self.drop_copies and stored_type(data) == b'8':
                 for dc in self.drop_copies:
-                    if s.user in dc.firm_users:
+                    if s.user in dc.firm_users and (replayed == 0
+                                                    or dc.store.journal_seq < replayed):
                         n = dc.enc.rewrap(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
                                           dc.next_seq(), now, False, s.target)
                         dc.put_raw(dc.enc.buf + dc.enc.start, n)
@@ -699,9 +1009,15 @@ cdef class Acceptor:
         the batch go to their file first."""
         cdef Session s
         cdef Connection c
+        cdef int64_t seq = 0
+        if self.journal is not None:           # the inputs first: write-ahead
+            self.journal.commit()
+            seq = self.journal.seq
         self.write_audit()
         for s in self.dirty:
             s.dirty = False
+            if seq:
+                s.store.journal_seq = seq
             s.store.save(False)
             if s.kind == K_ORDER and s.store.next_out != self.engine.out_seq[s.user] + 1:
                 raise RuntimeError(f"{s.name}: the store is at {s.store.next_out}, the engine "
@@ -716,20 +1032,34 @@ cdef class Acceptor:
         for c in self.closing_list:
             c.transport.close()
         self.closing_list.clear()
+        if (self.journal is not None and self.config.journal.snapshot_every
+                and seq - self.snapshot_seq >= self.config.journal.snapshot_every):
+            self.snapshot()
 
     def tick(self, nanos_t now):
         """The timers, once a second: a Heartbeat after HeartBtInt of
         silence from us, a TestRequest after HeartBtInt (and a fifth) of
         silence from the client, the connection closed when that gets no
         answer within HeartBtInt; a connection that sends no Logon within
-        logon_timeout is closed."""
+        logon_timeout is closed; a session whose message has not arrived
+        whole within stalled_message_timeout is logged out."""
         cdef Session s
         cdef Connection c
         cdef nanos_t hb
+        cdef int stall = self.config.server.stalled_message_timeout
         for c in list(self.connections):
             if c.session is None and not c.closing and now - c.opened > self.logon_timeout:
                 c.refuse("no Logon within the logon timeout", None, None, now)
                 self.closing(c)
+            elif c.session is not None and not c.closing and not c.paused and c.partial_since \
+                    and now - c.partial_since > stall * <nanos_t>NS:
+                count(self.counters, "stalled")
+                self.log("timeout", c.session.name, f"a message incomplete for {stall} s")
+                c.session.logout(f"stalled: a message incomplete for {stall} s", now, True)
+                self.closing(c)
+        if self.failures:                           # the rows of failed Logons that ended
+            self.failures = {key: row for key, row in self.failures.items()
+                             if now - row[1] <= FAILURES_KEPT * <nanos_t>NS}
         for s in self.sessions.values():
             if s.conn is None or s.heartbeat <= 0 or s.conn.closing:
                 continue
@@ -754,16 +1084,31 @@ cdef class Acceptor:
         """Logout to every session; the caller waits for the connections to
         close (each closes when its client answers), then calls ``close``."""
         cdef Session s
+        cdef Connection c
         for s in self.sessions.values():
             if s.conn is not None and not s.logout_sent:
                 s.logout(text, now, False)
+        for c in list(self.connections):
+            if c.held is not None:                  # a failed Logon's refusal: answered now
+                c.held.cancel()
+                c.answer_refusal()
         self.flush(now)
 
     def close(self):
-        """Flush and close every store and the audit trail's file."""
+        """Flush and close the journal (a snapshot of the engine first, so
+        that the next start replays nothing), every store and the audit
+        trail's file."""
         cdef Session s
+        if self.journal is not None:
+            self.journal.commit()
+            if self.journal.seq != self.snapshot_seq:
+                self.snapshot(wait=True)
+            elif self.snapshot_thread is not None:
+                self.snapshot_thread.join()
         for s in self.sessions.values():
             s.store.close()
         if self.audit_file is not None:
             self.write_audit()
             self.audit_file.close()
+        if self.journal is not None:
+            self.journal.close()

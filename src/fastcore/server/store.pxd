@@ -3,8 +3,9 @@
 # can answer a ResendRequest.
 #
 # Two files: <name>.msgs holds the sent messages, raw FIX bytes back to back;
-# <name>.seqs holds "next_in next_out\n" as two 20-digit numbers, rewritten
-# in place. Appends go to a C buffer; flush writes it with one pwrite, then
+# <name>.seqs holds "next_in next_out journal_seq\n" as three 20-digit
+# numbers, rewritten in place (a store written before the journal existed has
+# the first two alone). Appends go to a C buffer; flush writes it with one pwrite, then
 # the numbers. The index (MsgSeqNum -> where the message lies) is a C array
 # rebuilt from .msgs on open. No Python object per message.
 #
@@ -13,7 +14,7 @@
 from libc.stdint cimport int64_t
 
 cdef enum:
-    SEQS_LEN = 42             # len(b"%020d %020d\n")
+    SEQS_LEN = 63             # len(b"%020d %020d %020d\n")
 
 cdef struct entry_t:          # one stored message
     int64_t seq               # its MsgSeqNum (ascending through the index)
@@ -28,7 +29,12 @@ cdef class FileStore:
     # Both reach .seqs at the next flush.
     cdef readonly int64_t next_in      # MsgSeqNum expected next from the counterparty
     cdef readonly int64_t next_out     # MsgSeqNum of the next message sent; > every stored seq
-    cdef int64_t saved_in, saved_out   # the numbers .seqs holds: flush skips an unchanged rewrite
+    # The server's journal: every message the inputs up to this journal
+    # sequence number caused for the session is stored (set before a flush;
+    # recovery stores what the inputs after it caused).
+    cdef public int64_t journal_seq
+    cdef int64_t saved_in, saved_out, saved_journal   # what .seqs holds: flush skips
+                                                      # an unchanged rewrite
 
     # The files
     cdef readonly str path             # <directory>/<name>.msgs

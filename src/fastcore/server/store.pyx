@@ -41,7 +41,7 @@ cdef enum:
     SCAN_CHUNK = 1 << 20      # bytes of .msgs read at a time when indexing it
     TAG_MSG_SEQ_NUM = 34
 
-_SEQS = re.compile(rb"(\d{20}) (\d{20})\n")
+_SEQS = re.compile(rb"(\d{20}) (\d{20})(?: (\d{20}))?\n")
 
 
 cdef int _raise_os(int err, object path) except -1:
@@ -314,10 +314,11 @@ cdef class FileStore:
         if n == 0:                      # a new session (saved_*: 0, the first flush writes)
             return 0
         found = _SEQS.fullmatch(text[:n])
-        if found is None or not all(1 <= int(v) < 2 ** 63 for v in found.groups()):
+        if found is None or not all(1 <= int(v) < 2 ** 63 for v in found.groups()[:2]):
             raise ValueError(f"{self.seqs_path}: not a sequence number file: {text[:n]!r}")
         self.next_in = self.saved_in = int(found[1])
         self.next_out = self.saved_out = int(found[2])
+        self.journal_seq = self.saved_journal = int(found[3] or 0)  # older stores: two numbers
         return 0
 
     cdef int _scan(self) except -1:
@@ -368,14 +369,16 @@ cdef class FileStore:
         cdef char text[SEQS_LEN + 1]
         cdef Py_ssize_t done
         cdef int err
-        if self.next_in == self.saved_in and self.next_out == self.saved_out:
+        if (self.next_in == self.saved_in and self.next_out == self.saved_out
+                and self.journal_seq == self.saved_journal):
             return 0
-        snprintf(text, sizeof(text), "%020lld %020lld\n",
-                 <long long>self.next_in, <long long>self.next_out)
+        snprintf(text, sizeof(text), "%020lld %020lld %020lld\n", <long long>self.next_in,
+                 <long long>self.next_out, <long long>self.journal_seq)
         err = _pwrite_all(self.seqs_fd, text, SEQS_LEN, 0, &done)
         if err == 0:
             self.saved_in = self.next_in
             self.saved_out = self.next_out
+            self.saved_journal = self.journal_seq
         return err
 
     cdef void _close_fds(self) noexcept:

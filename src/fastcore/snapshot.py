@@ -1,0 +1,178 @@
+"""Snapshots of the engine's state, beside its journal.
+
+    from fastcore import snapshot
+
+    path = snapshot.write("store/journal", seq, engine, audit_offset=0)
+    snap = snapshot.latest("store/journal")      # the newest valid one, or None
+    engine = snap.engine()                       # its configuration, its state
+    snapshot.prune("store/journal", keep=2)      # older snapshots and journal files go
+
+A snapshot is the file ``<seq, 20 digits>.snap``: the 8 bytes ``FCSNAP01``,
+the CRC-32 of the payload and its length (u32 and u64, little-endian), then
+the payload, a msgpack map (``Snapshot``): the sequence number of the last
+journal record it includes, the engine's configuration, its ``state()``, the
+hash of that state, and the size the audit trail's file had when it was
+taken. It is written to a temporary file, synced, and renamed into place, so
+a crash leaves the previous snapshots as they were.
+
+Recovery takes the newest snapshot that reads whole (a damaged one is
+skipped, with the reason) and replays the journal after its ``seq``: the
+journal files are kept back to the oldest snapshot kept.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import msgspec
+
+from fastcore import config as _config
+from fastcore.engine import Engine, hash_state
+from fastcore.errors import JournalError
+from fastcore.journal import crc32, segments
+
+MAGIC = b"FCSNAP01"
+SUFFIX = ".snap"
+HEADER = struct.Struct("<8sIQ")          # magic, CRC-32 of the payload, its length
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """One snapshot: the engine after the journal's records 1 to ``seq``."""
+    seq: int
+    config: dict                         # the engine's configuration (a table)
+    state: dict                          # Engine.state()
+    hash: str                            # Engine.state_hash() of that state
+    audit_offset: int                    # bytes of the audit trail's file then
+
+    @classmethod
+    def of(cls, seq: int, config: _config.Config, state: dict, audit_offset: int = 0) -> Snapshot:
+        """The snapshot of an engine of ``config`` whose ``state()`` is ``state``."""
+        return cls(seq=seq, config=config_table(config), state=state, hash=hash_state(state),
+                   audit_offset=audit_offset)
+
+    def engine(self) -> Engine:
+        """A new Engine in this snapshot's state."""
+        engine = Engine(_config.load(self.config))
+        try:
+            engine.restore(self.state)
+        except ValueError as exc:
+            raise JournalError(name(self.seq), None, f"does not fit this build: {exc}") from None
+        return engine
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Snapshot).decode
+
+
+def name(seq: int) -> str:
+    return f"{seq:020d}{SUFFIX}"
+
+
+def config_table(config: _config.Config) -> dict:
+    """``config`` as a table that ``config.load`` gives back (the session
+    settings file it was merged from is already in it)."""
+    table = msgspec.to_builtins(config)
+    table["server"]["settings"] = ""
+    return table
+
+
+def take(seq: int, engine: Engine, audit_offset: int = 0) -> Snapshot:
+    """A snapshot of ``engine`` after journal record ``seq``, in memory (its
+    bytes are copies: the engine may go on at once)."""
+    return Snapshot.of(seq, engine.config, engine.state(), audit_offset)
+
+
+def save(directory: str | os.PathLike, snap: Snapshot, *, sync: bool = True) -> str:
+    """Write ``snap`` in ``directory``; returns its path. With ``sync``, it
+    is on the disk (file and directory) before it is renamed into place."""
+    directory = os.fspath(directory)
+    payload = _encode(snap)
+    path = os.path.join(directory, name(snap.seq))
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(HEADER.pack(MAGIC, crc32(payload), len(payload)))
+        f.write(payload)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if sync:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return path
+
+
+def write(directory: str | os.PathLike, seq: int, engine: Engine, audit_offset: int = 0,
+          *, sync: bool = True) -> str:
+    """``save(directory, take(seq, engine, audit_offset))``."""
+    return save(directory, take(seq, engine, audit_offset), sync=sync)
+
+
+def read(path: str | os.PathLike) -> Snapshot:
+    """The snapshot in ``path``; JournalError when it does not read whole."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < HEADER.size or data[:8] != MAGIC:
+        raise JournalError(path, None, "not a snapshot (no FCSNAP01 at its start)")
+    _, crc, length = HEADER.unpack_from(data)
+    payload = data[HEADER.size:]
+    if len(payload) != length:
+        raise JournalError(path, None, f"{len(payload)} bytes of payload where its header "
+                           f"says {length}")
+    if crc32(payload) != crc:
+        raise JournalError(path, None, "the payload fails its CRC")
+    try:
+        return _decode(payload)
+    except msgspec.DecodeError as exc:
+        raise JournalError(path, None, f"not a snapshot: {exc}") from None
+
+
+def snapshots(directory: str | os.PathLike) -> list[tuple[int, str]]:
+    """The snapshots in ``directory``: [(seq, path)], oldest first."""
+    out = []
+    for entry in os.listdir(directory):
+        if entry.endswith(SUFFIX) and len(entry) == 20 + len(SUFFIX) and entry[:20].isdigit():
+            out.append((int(entry[:20]), os.path.join(directory, entry)))
+    out.sort()
+    return out
+
+
+def latest(directory: str | os.PathLike, log=None) -> Snapshot | None:
+    """The newest snapshot in ``directory`` that reads whole, None when
+    there is none. ``log(path, why)`` hears of each one skipped."""
+    for _, path in reversed(snapshots(directory)):
+        try:
+            return read(path)
+        except JournalError as exc:
+            if log is not None:
+                log(path, exc.why)
+    return None
+
+
+def prune(directory: str | os.PathLike, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` snapshots, and the journal files
+    whose records all precede the oldest snapshot kept; returns the paths
+    deleted. Leftover temporary files go too."""
+    directory = os.fspath(directory)
+    gone = []
+    kept = snapshots(directory)
+    for _, path in kept[:-keep]:
+        os.remove(path)
+        gone.append(path)
+    kept = kept[-keep:]
+    for entry in os.listdir(directory):
+        if entry.endswith(SUFFIX + ".tmp"):
+            os.remove(os.path.join(directory, entry))
+    if kept:
+        oldest = kept[0][0]
+        found = segments(directory)
+        for (first, path), (following, _) in zip(found, found[1:]):
+            if following <= oldest + 1:          # every record of it is <= oldest
+                os.remove(path)
+                gone.append(path)
+    return gone
