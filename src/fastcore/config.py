@@ -147,7 +147,7 @@ class JournalConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ``keep_snapshots`` are kept with the journal files recovery may need."""
     enabled: bool = True
     path: str = ""
-    fsync: Literal["none", "batch", "always"] = "batch"
+    fsync: Literal["none", "batch", "always"] = "none"
     segment_size: Annotated[int, msgspec.Meta(ge=4096)] = 64 << 20
     snapshot_every: Annotated[int, msgspec.Meta(ge=0)] = 100_000
     keep_snapshots: Annotated[int, msgspec.Meta(ge=1)] = 2

@@ -380,8 +380,10 @@ def _check_tail(str path, int64_t first):
     for item in _frames(data, path, first):
         if type(item) is tuple:
             _, end, why = item
-            if end == 0:                # a crash while the segment was begun: begin it again
-                with open(path, "wb") as f:
+            if end == 0:
+                if not MAGIC.startswith(data):  # records under a damaged magic: corruption
+                    raise JournalError(path, 0, why)
+                with open(path, "wb") as f:     # a crash while the segment was begun
                     f.write(MAGIC)
                 return last, MAGIC_LEN, 0
             return last, end, len(data) - end
@@ -408,7 +410,7 @@ def records(directory, int64_t after=0):
         for item in _frames(data, path, first):
             if type(item) is tuple:
                 _, end, why = item
-                if why is not None and nxt is not None:
+                if why is not None and (nxt is not None or end == 0 and not MAGIC.startswith(data)):
                     raise JournalError(path, end, why)
                 if nxt is not None and expected != nxt:
                     raise JournalError(path, end, f"ends at record {expected - 1}, the next "

@@ -60,8 +60,8 @@ def apply(engine: Engine, record) -> tuple[Engine, list, bool]:
         if kind == "A":
             name, args = _command(record.data)
             return engine, engine.act(name, now=now, **args), False
-    except Exception:                   # refused live the same way (or logged as an error)
-        return engine, engine.take(), True
+    except Exception:                   # refused live the same way (or logged as an error):
+        return engine, [], True         # nothing sent; what it left pending goes with the next
     if kind == "R":
         return Engine(_config.load(_table(record.data))), [], False
     raise JournalError(str(record.seq), None, f"record of unknown kind {kind!r}")

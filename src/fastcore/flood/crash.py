@@ -258,6 +258,8 @@ class CrashTest:
         self.config = config
         self.log = log or (lambda text: None)
         self.result = Result()
+        self.logs: list[str] = []                # the servers' logs, one after the other
+        self.expected_hash: str | None = None    # the offline replay's, for the next start
         self.exec_ids: dict = {}                 # ExecID -> (OrderID, ExecType, CumQty)
         self.clients = [Client(name, self) for name in SIDES]
 
@@ -296,25 +298,25 @@ class CrashTest:
         for cycle in range(self.kills):
             server = self.start()
             self.load(server)
-            server.kill()
+            self.end(server, kill=True)
             self.result.kills += 1
             self.log(f"kill {cycle + 1}/{self.kills}: {self.result.orders_sent} orders sent, "
                      f"{self.result.acknowledged} acknowledged")
             self.expected_hash = self.replay()
         server = self.start()
         self.settle(server)
-        server.stop()
+        self.end(server)
         self.expected_hash = self.replay()
         server = self.start()                    # once more after a clean stop
         self.verify(server)
-        server.stop()
+        self.end(server)
+        self.expected_hash = self.replay()       # for a next run on the same store
         self.result.seconds = time.monotonic() - start
         return self.result
 
     def start(self) -> Serve:
         server = Serve(self.store, self.config)
-        expected = getattr(self, "expected_hash", None)
-        got = server.recovered_hash()
+        expected, got = self.expected_hash, server.recovered_hash()
         if expected is not None:
             self.result.hashes_checked += 1
             if got != expected:
@@ -323,6 +325,14 @@ class CrashTest:
         for c in self.clients:
             c.connect(server.fix_port)
         return server
+
+    def end(self, server: Serve, kill: bool = False) -> None:
+        """SIGKILL, or SIGTERM (a clean stop); its log joins ``logs``."""
+        if kill:
+            server.kill()
+        else:
+            server.stop()
+        self.logs += server.log
 
     def replay(self) -> str | None:
         out = subprocess.run([sys.executable, "-m", "fastcore.cli", "replay", "--full",

@@ -49,6 +49,8 @@ cdef class Session:
     cdef dict queue                       # messages above next_in, by MsgSeqNum, until the gap fills
                                           # (b"": a Logon or ResendRequest already handled)
     cdef int64_t gap_asked                # the BeginSeqNo of our outstanding ResendRequest; 0 none
+    cdef list ahead                       # recovery: the messages stored past the store's
+                                          # counted_out, as `unstamped` gives them; None
 
     # ---- the connection, while logged on
     cdef readonly Connection conn
@@ -68,6 +70,7 @@ cdef class Session:
     cdef int64_t last_seq(self) noexcept
     cdef int put(self, bytes data) except -1
     cdef int put_raw(self, const char* p, Py_ssize_t n) except -1
+    cdef bint stored(self, const char* p, Py_ssize_t n) except -1
     cdef int send(self, bytes data) except -1
     cdef int write(self, const char* p, Py_ssize_t n) except -1
     cdef int resend(self, int64_t begin, int64_t end, nanos_t now) except -1

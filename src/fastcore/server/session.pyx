@@ -158,6 +158,14 @@ cdef inline bint over_rate(Session s, nanos_t now, nanos_t interval, nanos_t bur
     return False
 
 
+cdef bytes unstamped(bytes data):
+    """A message without its header up to MsgSeqNum (34) and its CheckSum:
+    what two numberings of one message have in common."""
+    cdef Py_ssize_t start = data.find(b"\x0134=")
+    start = data.find(b"\x01", start + 1) + 1
+    return data[start:len(data) - 7]
+
+
 cdef inline bint is_admin_type(char mt) noexcept:
     return mt == b'0' or mt == b'1' or mt == b'2' or mt == b'3' or mt == b'4' or mt == b'5' \
         or mt == b'A'
@@ -209,6 +217,15 @@ cdef class Session:
         """``put`` of ``n`` bytes at ``p`` (no bytes object)."""
         self.store.append(self.store.next_out, p, n)
         return self.write(p, n)
+
+    cdef bint stored(self, const char* p, Py_ssize_t n) except -1:
+        """Recovery: is the message ``p[:n]`` the next of those a crash left
+        stored past what .seqs counted (``ahead``)? Then it is dropped from
+        them: it need not be stored again."""
+        if not self.ahead or unstamped(p[:n]) != self.ahead[0]:
+            return False
+        del self.ahead[0]
+        return True
 
     cdef int send(self, bytes data) except -1:
         """Bytes for the connection only (resent messages, gap fills)."""
@@ -866,6 +883,9 @@ cdef class Acceptor:
         cdef int64_t seq_in
         audit = []
         replayed = refused = 0
+        for s in self.sessions.values():        # stored by a batch a crash cut short
+            s.ahead = [unstamped(data) for _, data in s.store.get(s.store.counted_out)
+                       if not is_admin_type(stored_type(data))]
         for record in _records(self.journal.directory, after=start.seq):
             for s in self.users.values():       # number as the sessions will
                 engine.out_seq[s.user] = s.store.next_out - 1
@@ -888,6 +908,7 @@ cdef class Acceptor:
                                        count_after(self.audit_file.name, start.audit_offset)))
         self.set_engine(engine)
         for s in self.sessions.values():
+            s.ahead = None
             s.store.journal_seq = self.journal.seq
             s.store.save(self.journal.fsync != 0)
         self.log("recovered", self.journal.directory,
@@ -968,7 +989,8 @@ cdef class Acceptor:
         cdef Py_ssize_t n
         for name, data in out:
             s = <Session>self.users[name]
-            if replayed == 0 or s.store.journal_seq < replayed:
+            if replayed == 0 or (s.store.journal_seq < replayed
+                                 and not s.stored(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))):
                 s.put(data)
             if self.drop_copies and stored_type(data) == b'8':
                 for dc in self.drop_copies:
@@ -976,7 +998,8 @@ cdef class Acceptor:
                                                     or dc.store.journal_seq < replayed):
                         n = dc.enc.rewrap(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
                                           dc.next_seq(), now, False, s.target)
-                        dc.put_raw(dc.enc.buf + dc.enc.start, n)
+                        if replayed == 0 or not dc.stored(dc.enc.buf + dc.enc.start, n):
+                            dc.put_raw(dc.enc.buf + dc.enc.start, n)
         for watcher in self.watchers:
             watcher(out)
         return 0

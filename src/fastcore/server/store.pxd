@@ -33,6 +33,10 @@ cdef class FileStore:
     # sequence number caused for the session is stored (set before a flush;
     # recovery stores what the inputs after it caused).
     cdef public int64_t journal_seq
+    # The next_out .seqs held when the store was opened: the messages stored
+    # from it on were written by a batch whose .seqs write a crash stopped
+    # (recovery knows them by their content)
+    cdef readonly int64_t counted_out
     cdef int64_t saved_in, saved_out, saved_journal   # what .seqs holds: flush skips
                                                       # an unchanged rewrite
 

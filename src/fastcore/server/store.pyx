@@ -352,6 +352,7 @@ cdef class FileStore:
             if unistd.ftruncate(self.msgs_fd, start) < 0:
                 _raise_os(errno, self.path)
             self.flushed = start
+        self.counted_out = self.next_out
         if self.count and self.next_out <= self.index[self.count - 1].seq:
             self.next_out = self.index[self.count - 1].seq + 1
         return 0
