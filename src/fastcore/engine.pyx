@@ -1893,6 +1893,7 @@ cdef class Engine:
         session layer's) are not part of it."""
         cdef uint32_t nroutes = min(self.table.top, self.cap_routes)
         return {"layout": _LAYOUT,
+                "symbols": list(self.symbols),
                 "table": self.table.state(),
                 "books": [(<Book>b).state() for b in self.books],
                 "routes": dump(self.routes, nroutes * sizeof(route_t)),
@@ -1914,9 +1915,9 @@ cdef class Engine:
         if tuple(state["layout"]) != _LAYOUT:
             raise ValueError(f"made by a build with other C layouts ({tuple(state['layout'])}, "
                              f"this build's are {_LAYOUT})")
-        if len(state["books"]) != len(self.books):
-            raise ValueError(f"{len(state['books'])} books where the configuration has "
-                             f"{len(self.books)} instruments")
+        if tuple(state["symbols"]) != self.symbols:
+            raise ValueError(f"the instruments {b', '.join(state['symbols']).decode()} where "
+                             f"the configuration has {b', '.join(self.symbols).decode()}")
         if self.table.top or self.visibility.naudiences:
             raise ValueError("the engine has taken inputs already")
         routes = <route_t*>calloc(cap, sizeof(route_t))

@@ -77,9 +77,14 @@ class MsgPort:
 
     def watch(self, out: list[tuple[str, bytes]]) -> None:
         """Every message the engine sent: a Report to each trader of its user."""
+        touched = set()
         for to, data in out:
             for conn in self.traders.get(to, ()):
                 conn.write(report(to, data))
+                touched.add(conn)
+        loop = asyncio.get_running_loop()
+        for conn in touched:                # once the batch is journalled and flushed
+            loop.call_soon(conn.flush)
 
 
 class MsgProtocol(asyncio.BufferedProtocol):
