@@ -793,3 +793,14 @@ def test_a_trader_on_the_msgspec_port_gets_reports_caused_by_others(tmp_path):
             assert isinstance(msg, Report) and msg.fields["150"] == "0"
     finally:
         server.stop()
+
+
+def test_one_writer_at_a_time(tmp_path):
+    """Two servers on one journal would interleave their records: the
+    second Journal is refused while the first is open, not after."""
+    with Journal(tmp_path / "j") as first:
+        first.append("F", 0, 1, b"x")
+        with pytest.raises(JournalError, match="in use"):
+            Journal(tmp_path / "j")
+    with Journal(tmp_path / "j") as again:
+        assert again.seq == 1

@@ -39,6 +39,7 @@ cdef class Journal:
     cdef readonly str path                # the segment being written
     cdef readonly int64_t cut             # bytes of a torn tail cut off on opening
     cdef int fd
+    cdef int lock                         # the directory, open and flock-ed while the journal is
     cdef int64_t size                     # its bytes
     cdef char* buf                        # records added since the last commit: buf[:len]
     cdef Py_ssize_t len, cap

@@ -27,8 +27,12 @@ Crash safety: opening the journal reads its last segment and cuts off a
 record a crash left torn (short, or failing its CRC) and whatever follows
 it; ``cut`` tells how many bytes went. Anywhere else, a record that fails
 its checks is corruption, not a crash: reading it raises JournalError.
+
+One writer: a Journal holds its directory locked (``flock``) while it is
+open, and another one, in this process or another, is refused (JournalError).
 """
 
+import fcntl
 import os
 
 import msgspec
@@ -155,7 +159,7 @@ cdef class Journal:
     """
 
     def __cinit__(self, directory, str fsync="none", int64_t segment_size=64 << 20):
-        self.fd = -1
+        self.fd = self.lock = -1
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync {fsync!r} is not one of {', '.join(FSYNC_POLICIES)}")
         if segment_size < 4096:
@@ -164,6 +168,15 @@ cdef class Journal:
         self.segment_size = segment_size
         self.directory = os.fsdecode(directory)
         os.makedirs(self.directory, exist_ok=True)
+        self.lock = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.lock)
+            self.lock = -1
+            raise JournalError(self.directory, None, "in use: another writer has this journal "
+                               "open (two servers on one journal would interleave their "
+                               "records)") from None
         self.cap = FIRST_BUFFER
         self.buf = <char*>realloc(NULL, self.cap)
         if self.buf == NULL:
@@ -187,6 +200,8 @@ cdef class Journal:
         if self.fd >= 0:
             self.commit_quietly()
             unistd.close(self.fd)
+        if self.lock >= 0:
+            unistd.close(self.lock)
         free(self.buf)
 
     cdef int add(self, char kind, uint16_t user, nanos_t now, const char* data,
@@ -293,6 +308,8 @@ cdef class Journal:
             finally:
                 unistd.close(self.fd)
                 self.fd = -1
+                unistd.close(self.lock)
+                self.lock = -1
 
     def __enter__(self):
         return self
@@ -327,14 +344,20 @@ class Record(msgspec.Struct, array_like=True, frozen=True):
 _decode = msgspec.msgpack.Decoder(Record).decode
 
 
-def segments(directory):
-    """The segments of the journal in ``directory``: [(first seq, path)], in order."""
+def numbered(directory, str suffix):
+    """The files of ``directory`` named as a record's seq in 20 digits and
+    ``suffix`` (journal segments, snapshots): [(seq, path)], in order."""
     out = []
     for name in os.listdir(directory):
-        if name.endswith(SUFFIX) and len(name) == 20 + len(SUFFIX) and name[:20].isdigit():
+        if name.endswith(suffix) and len(name) == 20 + len(suffix) and name[:20].isdigit():
             out.append((int(name[:20]), os.path.join(directory, name)))
     out.sort()
     return out
+
+
+def segments(directory):
+    """The segments of the journal in ``directory``: [(first seq, path)], in order."""
+    return numbered(directory, SUFFIX)
 
 
 def _frames(data, str path, int64_t first):

@@ -30,7 +30,7 @@ import msgspec
 from fastcore import config as _config
 from fastcore.engine import Engine, hash_state
 from fastcore.errors import JournalError
-from fastcore.journal import crc32, segments
+from fastcore.journal import crc32, numbered, segments
 
 MAGIC = b"FCSNAP01"
 SUFFIX = ".snap"
@@ -134,12 +134,7 @@ def read(path: str | os.PathLike) -> Snapshot:
 
 def snapshots(directory: str | os.PathLike) -> list[tuple[int, str]]:
     """The snapshots in ``directory``: [(seq, path)], oldest first."""
-    out = []
-    for entry in os.listdir(directory):
-        if entry.endswith(SUFFIX) and len(entry) == 20 + len(SUFFIX) and entry[:20].isdigit():
-            out.append((int(entry[:20]), os.path.join(directory, entry)))
-    out.sort()
-    return out
+    return numbered(directory, SUFFIX)
 
 
 def latest(directory: str | os.PathLike, log=None) -> Snapshot | None:
