@@ -3,60 +3,18 @@ sessions resumed after a restart from their stores, and every scenario file
 played over the server by `fastcore scenario --server`."""
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from fastcore.flood.crash import Serve
 from fastcore.server.client import FixClient
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-LISTENING = re.compile(r"listening\s+127\.0\.0\.1:(\d+): FIX 4\.4; msgspec on port (\d+)")
-
-
-class ServeProcess:
-    """``fastcore serve`` on free ports with its stores in ``store``; its log
-    (stderr) is read on a thread as it comes, so the pipe never fills."""
-
-    def __init__(self, store: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastcore.cli", "serve", "--port", "0",
-             "--msgspec-port", "0", "--store", str(store)],
-            stderr=subprocess.PIPE, text=True)
-        self.log: list[str] = []
-        self.started = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        if not self.started.wait(20) or not hasattr(self, "fix_port"):
-            self.proc.kill()
-            raise AssertionError("the server did not start:\n" + "".join(self.log))
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.log.append(line)
-            found = LISTENING.search(line)
-            if found:
-                self.fix_port, self.msgspec_port = map(int, found.groups())
-                self.started.set()
-        self.started.set()                          # exited
-
-    def client(self, comp_id: str = "PM1", **kwargs) -> FixClient:
-        return FixClient("127.0.0.1", self.fix_port, comp_id, **kwargs)
-
-    def wait(self) -> str:
-        """Wait for the exit; the whole log."""
-        self.proc.wait(timeout=20)
-        self.reader.join(10)
-        return "".join(self.log)
-
-    def stop(self, sig: int = signal.SIGTERM) -> str:
-        self.proc.send_signal(sig)
-        return self.wait()
 
 
 def order(client: FixClient, clordid: str) -> None:
@@ -66,7 +24,7 @@ def order(client: FixClient, clordid: str) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_logs_every_session_out_and_the_server_exits_cleanly(tmp_path, sig):
-    server = ServeProcess(tmp_path / "store")
+    server = Serve(tmp_path / "store")
     pm = server.client("PM1")
     et = server.client("ET1")
     server.proc.send_signal(sig)
@@ -81,7 +39,7 @@ def test_a_signal_logs_every_session_out_and_the_server_exits_cleanly(tmp_path, 
 
 
 def test_a_restarted_server_resumes_each_session_from_its_store(tmp_path):
-    server = ServeProcess(tmp_path / "store")
+    server = Serve(tmp_path / "store")
     pm = server.client("PM1")                     # Logon: in 1, out 1
     order(pm, "A1")
     order(pm, "A2")
@@ -91,7 +49,7 @@ def test_a_restarted_server_resumes_each_session_from_its_store(tmp_path):
     pm.logout()                                   # in: Logon 1, D 2, D 3, Test 4, Logout 5
     server.stop()
 
-    server = ServeProcess(tmp_path / "store")
+    server = Serve(tmp_path / "store")
     pm = server.client("PM1", reset=False, seq=6)
     order(pm, "A3")                               # its ER is MsgSeqNum 7: Logon 6, ER 7
     pm.sync()
@@ -112,7 +70,7 @@ def test_a_restarted_server_resumes_each_session_from_its_store(tmp_path):
 
 
 def test_every_scenario_plays_over_the_server(tmp_path):
-    server = ServeProcess(tmp_path / "store")
+    server = Serve(tmp_path / "store")
     started = time.monotonic()
     played = subprocess.run(
         [sys.executable, "-m", "fastcore.cli", "scenario", "--server",

@@ -1035,42 +1035,41 @@ cdef class Engine:
         slot = self._visible(session, q.orig, q.orig_len, &q.orig_session)
         if slot == NONE:                    # the table would find one of its own ClOrdIDs
             return self._reject_request(session, NONE, CXL_UNKNOWN, "unknown order", now)
-        if slot != NONE:
-            o = &t.orders[slot]
-            if not self._field(55, &p, &n):
+        o = &t.orders[slot]
+        if not self._field(55, &p, &n):
+            return self._reject_request(session, slot, CXL_OTHER,
+                                        "Symbol (55) is required", now)
+        k = self.symbol_ids.find(0, p, <uint32_t>n)
+        if k == NO_KEY or self.symbol_ids.keys[k].order != o.instrument:
+            return self._reject_request(session, slot, CXL_OTHER,
+                                        "Symbol (55) differs from the order's", now)
+        if q.side != o.side:
+            return self._reject_request(session, slot, CXL_OTHER,
+                                        "Side (54) differs from the order's", now)
+        if kind == b'G':
+            if not self._field(40, &p, &n):
+                q.ord_type = o.ord_type
+            why = self._check_terms(q.side, q.ord_type, q.tif)
+            if why is None and bad:
+                why = self._unreadable(bad)
+            if why is None and q.ord_type == b'2' and not has_price:
+                why = "Price (44) is required for a limit order"
+            if why is not None:
+                return self._reject_request(session, slot, CXL_OTHER, why, now)
+            if q.qty <= 0:
                 return self._reject_request(session, slot, CXL_OTHER,
-                                            "Symbol (55) is required", now)
-            k = self.symbol_ids.find(0, p, <uint32_t>n)
-            if k == NO_KEY or self.symbol_ids.keys[k].order != o.instrument:
-                return self._reject_request(session, slot, CXL_OTHER,
-                                            "Symbol (55) differs from the order's", now)
-            if q.side != o.side:
-                return self._reject_request(session, slot, CXL_OTHER,
-                                            "Side (54) differs from the order's", now)
-            if kind == b'G':
-                if not self._field(40, &p, &n):
-                    q.ord_type = o.ord_type
-                why = self._check_terms(q.side, q.ord_type, q.tif)
-                if why is None and bad:
-                    why = self._unreadable(bad)
-                if why is None and q.ord_type == b'2' and not has_price:
-                    why = "Price (44) is required for a limit order"
-                if why is not None:
-                    return self._reject_request(session, slot, CXL_OTHER, why, now)
-                if q.qty <= 0:
-                    return self._reject_request(session, slot, CXL_OTHER,
-                                                "a positive OrderQty (38) is required", now)
-                if q.ord_type == b'1':
-                    q.has_price = False
-                if self.routes[slot].parent != NONE and q.qty - o.cum_qty - t.leaves(o) > \
-                        self._unworked(self.routes[slot].parent):
-                    return self._reject_request(
-                        session, slot, CXL_OTHER, "child quantity above the staged order's "
-                        "unworked quantity", now)
-                if self.routes[slot].staged and q.qty - o.cum_qty < \
-                        t.leaves(o) - self._unworked(slot):
-                    return self._reject_request(
-                        session, slot, CXL_OTHER, "quantity below what child orders work", now)
+                                            "a positive OrderQty (38) is required", now)
+            if q.ord_type == b'1':
+                q.has_price = False
+            if self.routes[slot].parent != NONE and q.qty - o.cum_qty - t.leaves(o) > \
+                    self._unworked(self.routes[slot].parent):
+                return self._reject_request(
+                    session, slot, CXL_OTHER, "child quantity above the staged order's "
+                    "unworked quantity", now)
+            if self.routes[slot].staged and q.qty - o.cum_qty < \
+                    t.leaves(o) - self._unworked(slot):
+                return self._reject_request(
+                    session, slot, CXL_OTHER, "quantity below what child orders work", now)
         rc = t.add_request(&q, &slot, &req)
         if rc == E_UNKNOWN_ORDER:
             return self._reject_request(session, NONE, CXL_UNKNOWN, "unknown order", now)

@@ -38,12 +38,13 @@ import os
 import msgspec
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.errno cimport errno, EINTR, EIO
+from libc.errno cimport errno
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy
 from posix cimport unistd
 
+from fastcore._files cimport pwrite_all, raise_os
 from fastcore._types cimport nanos_t
 from fastcore.errors import JournalError
 
@@ -123,25 +124,6 @@ cdef inline void _be(char* w, uint64_t v, int n) noexcept nogil:
         w[i] = <char>((v >> (8 * (n - 1 - i))) & 0xFF)
 
 
-cdef int _raise_os(int err, object path) except -1:
-    raise OSError(err, os.strerror(err), path)
-
-
-cdef int _write_all(int fd, const char* p, Py_ssize_t n) noexcept nogil:
-    """Write ``p[:n]`` at the file's position: 0, or the errno that stopped it."""
-    cdef Py_ssize_t r
-    while n > 0:
-        r = unistd.write(fd, p, n)
-        if r > 0:
-            p += r
-            n -= r
-        elif r == 0:
-            return EIO
-        elif errno != EINTR:
-            return errno
-    return 0
-
-
 def segment_name(int64_t first):
     """The file name of the segment whose first record is ``first``."""
     return f"{first:020d}{SUFFIX}"
@@ -193,12 +175,14 @@ cdef class Journal:
             self.size = end
             if self.cut:
                 os.ftruncate(self.fd, end)
-            os.lseek(self.fd, end, os.SEEK_SET)
         self.written = self.seq
 
     def __dealloc__(self):
         if self.fd >= 0:
-            self.commit_quietly()
+            try:                                # a dropped journal: what it can
+                self.commit()
+            except (OSError, ValueError):
+                pass
             unistd.close(self.fd)
         if self.lock >= 0:
             unistd.close(self.lock)
@@ -244,19 +228,18 @@ cdef class Journal:
         """Write the records added since the last commit (one write), sync
         them as the policy asks, and begin a new segment if this one is full."""
         cdef int err = 0
+        cdef Py_ssize_t done
         if self.len == 0:
             return 0
         if self.fd < 0:
             raise ValueError(f"{self.directory}: the journal is closed")
         with nogil:
-            err = _write_all(self.fd, self.buf, self.len)
+            err = pwrite_all(self.fd, self.buf, self.len, self.size, &done)
             if err == 0 and self.fsync != SYNC_NONE and unistd.fdatasync(self.fd) < 0:
                 err = errno
         if err:
-            # what was written of it is a torn tail: cut it, keep the records
-            os.ftruncate(self.fd, self.size)
-            os.lseek(self.fd, self.size, os.SEEK_SET)
-            _raise_os(err, self.path)
+            os.ftruncate(self.fd, self.size)    # what was written of it is a torn tail: cut it
+            raise_os(err, self.path)
         self.size += self.len
         self.len = 0
         self.written = self.seq
@@ -276,12 +259,6 @@ cdef class Journal:
             os.fsync(self.fd)
             _sync_directory(self.directory)
         return 0
-
-    def commit_quietly(self):
-        try:
-            self.commit()
-        except (OSError, ValueError):
-            pass
 
     # ---- the Python edge -----------------------------------------------------------
 

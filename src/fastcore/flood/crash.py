@@ -54,17 +54,19 @@ SIDES = {"PM1": "1", "ET3": "2"}         # PM1 buys, ET3 sells: they trade with 
 
 
 class Serve:
-    """``fastcore serve`` on free ports over ``store``, its log read on a thread."""
+    """``fastcore serve`` (a subprocess) on free ports over ``store``; its log
+    (stderr) is read on a thread as it comes, so the pipe never fills."""
 
-    def __init__(self, store: Path, config: str | None) -> None:
+    def __init__(self, store: str | os.PathLike, config: str | None = None) -> None:
         cmd = [sys.executable, "-m", "fastcore.cli", "serve", "--port", "0",
                "--msgspec-port", "0", "--store", str(store)]
         self.proc = subprocess.Popen(cmd + (["--config", config] if config else []),
                                      stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         self.started = threading.Event()
-        self.fix_port = 0
-        threading.Thread(target=self._read, daemon=True).start()
+        self.fix_port = self.msgspec_port = 0
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         if not self.started.wait(30) or not self.fix_port:
             self.proc.kill()
             raise RuntimeError("the server did not start:\n" + "".join(self.log))
@@ -74,24 +76,35 @@ class Serve:
             self.log.append(line)
             found = LISTENING.search(line)
             if found:
-                self.fix_port = int(found[1])
+                self.fix_port, self.msgspec_port = map(int, found.groups())
                 self.started.set()
-        self.started.set()
+        self.started.set()                          # exited
+
+    def client(self, comp_id: str = "PM1", **kwargs) -> FixClient:
+        """A FIX client of session FASTCORE->``comp_id`` (logged on by default)."""
+        return FixClient("127.0.0.1", self.fix_port, comp_id, **kwargs)
 
     def recovered_hash(self) -> str | None:
+        """The state hash of the "recovered" line of its log."""
         for line in self.log:
             if "recovered" in line:
                 found = STATE_HASH.search(line)
                 return found[1] if found else None
         return None
 
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
+    def wait(self) -> str:
+        """Wait for the exit; the whole log."""
+        self.proc.wait(timeout=30)
+        self.reader.join(10)
+        return "".join(self.log)
 
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        """Send ``sig`` (SIGTERM: a clean stop) and wait; the whole log."""
+        self.proc.send_signal(sig)
+        return self.wait()
+
+    def kill(self) -> str:
+        return self.stop(signal.SIGKILL)
 
 
 @dataclass

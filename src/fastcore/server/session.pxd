@@ -138,6 +138,7 @@ cdef class Acceptor:
 
     cdef readonly Journal journal         # the write-ahead journal, None when disabled
     cdef readonly int64_t snapshot_seq    # the journal record the latest snapshot includes
+    cdef int64_t snapshot_every           # journal.snapshot_every; 0 without a journal
     cdef object snapshot_thread           # the thread writing a snapshot, None
 
     cdef int deliver(self, list out, nanos_t now, int64_t replayed=*) except -1

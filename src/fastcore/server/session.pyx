@@ -44,7 +44,7 @@ from fastcore.codec.fix44 cimport fc_msgtypes
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_GARBLED, P_REJECT, G_TOO_LONG
 from fastcore.codec.values cimport read_timestamp
 from fastcore.engine cimport Engine
-from fastcore.journal cimport Journal
+from fastcore.journal cimport Journal, SYNC_NONE
 from fastcore.server.store cimport FileStore
 
 import asyncio
@@ -56,7 +56,6 @@ from fastcore import config as _config
 from fastcore import recovery as _recovery
 from fastcore import snapshot as _snapshot
 from fastcore.auditfile import count_after, open_append, skip
-from fastcore.engine import Engine as _Engine
 from fastcore.errors import JournalError
 from fastcore.journal import records as _records
 from fastcore.codec.parser import GARBLE_REASONS
@@ -863,13 +862,13 @@ cdef class Acceptor:
             if self.journal.seq:
                 raise JournalError(path, None, f"{self.journal.seq} records and no snapshot "
                                    "that reads whole to replay them on")
-            start = _snapshot.take(0, engine if engine is not None else _Engine(self.config),
-                                   self.audit_size())
-            _snapshot.save(path, start, sync=cfg.fsync != "none")
-            self.engine = engine if engine is not None else start.engine()
+            self.engine = engine if engine is not None else Engine(self.config)
+            start = _snapshot.take(0, self.engine, self.audit_size())
+            _snapshot.save(path, start, sync=self.journal.fsync != SYNC_NONE)
         else:
             self.engine = start.engine()
         self.snapshot_seq = start.seq
+        self.snapshot_every = cfg.snapshot_every
         return start
 
     def recover(self, start):
@@ -910,7 +909,7 @@ cdef class Acceptor:
         for s in self.sessions.values():
             s.ahead = None
             s.store.journal_seq = self.journal.seq
-            s.store.save(self.journal.fsync != 0)
+            s.store.save(self.journal.fsync != SYNC_NONE)
         self.log("recovered", self.journal.directory,
                  f"snapshot {start.seq} and {replayed} records after it ({refused} refused); "
                  f"journal at {self.journal.seq}; state hash {engine.state_hash()}")
@@ -937,7 +936,7 @@ cdef class Acceptor:
             if not wait:
                 return
             self.snapshot_thread.join()
-        cfg = self.config.journal
+        keep, sync = self.config.journal.keep_snapshots, self.journal.fsync != SYNC_NONE
         seq, path, config = self.journal.seq, self.journal.directory, self.engine.config
         state, audit_offset = self.engine.state(), self.audit_size()
         self.snapshot_seq = seq
@@ -945,8 +944,8 @@ cdef class Acceptor:
         def write():
             try:
                 _snapshot.save(path, _snapshot.Snapshot.of(seq, config, state, audit_offset),
-                               sync=cfg.fsync != "none")
-                _snapshot.prune(path, cfg.keep_snapshots)
+                               sync=sync)
+                _snapshot.prune(path, keep)
             except OSError as exc:
                 self.log("journal", path, f"snapshot {seq} not written: {exc}")
         if wait:
@@ -1055,8 +1054,7 @@ cdef class Acceptor:
         for c in self.closing_list:
             c.transport.close()
         self.closing_list.clear()
-        if (self.journal is not None and self.config.journal.snapshot_every
-                and seq - self.snapshot_seq >= self.config.journal.snapshot_every):
+        if self.snapshot_every and seq - self.snapshot_seq >= self.snapshot_every:
             self.snapshot()
 
     def tick(self, nanos_t now):

@@ -25,13 +25,14 @@ import os
 import re
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.errno cimport errno, EINTR, EIO
+from libc.errno cimport errno, EIO
 from libc.stdint cimport int64_t
 from libc.stdio cimport snprintf
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy, memmove
 from posix cimport unistd
 
+from fastcore._files cimport pread_all, pwrite_all, raise_os
 from fastcore.codec.parser cimport Message, P_GARBLED, P_PARTIAL
 from fastcore.codec.values cimport read_int, V_OK
 
@@ -42,10 +43,6 @@ cdef enum:
     TAG_MSG_SEQ_NUM = 34
 
 _SEQS = re.compile(rb"(\d{20}) (\d{20})(?: (\d{20}))?\n")
-
-
-cdef int _raise_os(int err, object path) except -1:
-    raise OSError(err, os.strerror(err), path)
 
 
 cdef int _grow(void** p, Py_ssize_t* cap, Py_ssize_t need, size_t size) except -1:
@@ -59,37 +56,6 @@ cdef int _grow(void** p, Py_ssize_t* cap, Py_ssize_t need, size_t size) except -
         raise MemoryError()
     p[0] = q
     cap[0] = c
-    return 0
-
-
-cdef int _pwrite_all(int fd, const char* p, Py_ssize_t n, int64_t off,
-                     Py_ssize_t* done) noexcept nogil:
-    """Write ``p[:n]`` at ``off``: 0, or the errno that stopped it (``done``: bytes written)."""
-    cdef Py_ssize_t r
-    done[0] = 0
-    while done[0] < n:
-        r = unistd.pwrite(fd, p + done[0], n - done[0], off + done[0])
-        if r > 0:
-            done[0] += r
-        elif r == 0:
-            return EIO
-        elif errno != EINTR:
-            return errno
-    return 0
-
-
-cdef int _pread_all(int fd, char* p, Py_ssize_t n, int64_t off, Py_ssize_t* done) noexcept nogil:
-    """Read ``n`` bytes at ``off`` or up to the end of the file: 0, or the errno."""
-    cdef Py_ssize_t r
-    done[0] = 0
-    while done[0] < n:
-        r = unistd.pread(fd, p + done[0], n - done[0], off + done[0])
-        if r > 0:
-            done[0] += r
-        elif r == 0:
-            break
-        elif errno != EINTR:
-            return errno
     return 0
 
 
@@ -165,13 +131,13 @@ cdef class FileStore:
             with nogil:
                 err = _fsync(self.msgs_fd)
         if err:
-            _raise_os(err, self.path)
+            raise_os(err, self.path)
         err = self._write_seqs()
         if err == 0 and sync:
             with nogil:
                 err = _fsync(self.seqs_fd)
         if err:
-            _raise_os(err, self.seqs_path)
+            raise_os(err, self.seqs_path)
         return 0
 
     # ---- Python API -----------------------------------------------------------
@@ -229,7 +195,7 @@ cdef class FileStore:
         """Drop every message and start both sequences again at 1, on disk at once."""
         self._check_open()
         if unistd.ftruncate(self.msgs_fd, 0) < 0:
-            _raise_os(errno, self.path)
+            raise_os(errno, self.path)
         self.flushed = self.nbuf = self.count = 0
         self.next_in = self.next_out = 1
         self.save(False)
@@ -295,11 +261,11 @@ cdef class FileStore:
         cdef int err
         if off < self.flushed:
             k = min(n, self.flushed - off)
-            err = _pread_all(self.msgs_fd, p, k, off, &done)
+            err = pread_all(self.msgs_fd, p, k, off, &done)
             if err == 0 and done < k:   # the file shrank under us
                 err = EIO
             if err:
-                _raise_os(err, self.path)
+                raise_os(err, self.path)
         if k < n:
             memcpy(p + k, self.buf + (off + k - self.flushed), n - k)
         return out
@@ -307,9 +273,9 @@ cdef class FileStore:
     cdef int _load_seqs(self) except -1:
         cdef char text[SEQS_LEN + 1]
         cdef Py_ssize_t n
-        cdef int err = _pread_all(self.seqs_fd, text, sizeof(text), 0, &n)
+        cdef int err = pread_all(self.seqs_fd, text, sizeof(text), 0, &n)
         if err:
-            _raise_os(err, self.seqs_path)
+            raise_os(err, self.seqs_path)
         self.next_in = self.next_out = 1
         if n == 0:                      # a new session (saved_*: 0, the first flush writes)
             return 0
@@ -350,7 +316,7 @@ cdef class FileStore:
             data = data[pos:]
         if start < size:                    # a message the end of the file cuts short
             if unistd.ftruncate(self.msgs_fd, start) < 0:
-                _raise_os(errno, self.path)
+                raise_os(errno, self.path)
             self.flushed = start
         self.counted_out = self.next_out
         if self.count and self.next_out <= self.index[self.count - 1].seq:
@@ -359,7 +325,7 @@ cdef class FileStore:
 
     cdef int _write_msgs(self) noexcept:
         cdef Py_ssize_t done
-        cdef int err = _pwrite_all(self.msgs_fd, self.buf, self.nbuf, self.flushed, &done)
+        cdef int err = pwrite_all(self.msgs_fd, self.buf, self.nbuf, self.flushed, &done)
         self.flushed += done
         self.nbuf -= done
         if self.nbuf:                       # after an error: keep the rest, for the next flush
@@ -375,7 +341,7 @@ cdef class FileStore:
             return 0
         snprintf(text, sizeof(text), "%020lld %020lld %020lld\n", <long long>self.next_in,
                  <long long>self.next_out, <long long>self.journal_seq)
-        err = _pwrite_all(self.seqs_fd, text, SEQS_LEN, 0, &done)
+        err = pwrite_all(self.seqs_fd, text, SEQS_LEN, 0, &done)
         if err == 0:
             self.saved_in = self.next_in
             self.saved_out = self.next_out
