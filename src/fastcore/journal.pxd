@@ -10,7 +10,8 @@
 #
 #     [kind: str of 1, seq: uint64, user: uint16, now: int64, data: bin]
 #
-# ``add`` appends a record to a C buffer; ``commit`` writes the buffer with
+# ``Records.add`` appends a record to a C buffer (``take`` hands the buffer
+# over as bytes: a cluster's log entry); ``Journal.commit`` writes the buffer with
 # one write (a group commit: one per batch of the server) and syncs it to the
 # disk as the fsync policy asks. Not thread-safe: one journal, one thread.
 
@@ -30,9 +31,17 @@ cdef enum:
     SYNC_ALWAYS = 2           # each record before the engine takes it
 
 
-cdef class Journal:
-    cdef readonly str directory
+cdef class Records:
     cdef readonly int64_t seq             # the last record's sequence number (0: none yet)
+    cdef char* buf                        # records added since the last commit (or take): buf[:len]
+    cdef Py_ssize_t len, cap
+
+    cdef int add(self, char kind, uint16_t user, nanos_t now, const char* data,
+                 Py_ssize_t n) except -1
+
+
+cdef class Journal(Records):
+    cdef readonly str directory
     cdef readonly int64_t written         # ... of the last one written to the file
     cdef readonly int fsync               # SYNC_*
     cdef readonly int64_t segment_size    # a segment is closed once it holds this many bytes
@@ -41,10 +50,6 @@ cdef class Journal:
     cdef int fd
     cdef int lock                         # the directory, open and flock-ed while the journal is
     cdef int64_t size                     # its bytes
-    cdef char* buf                        # records added since the last commit: buf[:len]
-    cdef Py_ssize_t len, cap
 
-    cdef int add(self, char kind, uint16_t user, nanos_t now, const char* data,
-                 Py_ssize_t n) except -1
     cdef int commit(self) except -1
     cdef int _open_segment(self) except -1

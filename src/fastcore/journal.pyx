@@ -21,7 +21,8 @@ Kinds of record (what ``data`` holds): ``F`` a FIX application message of
 the session of user ``user`` (its bytes as received); ``M`` an order sent on
 the msgspec port (the msgpack frame); ``A`` a desk or staged-order command
 (msgpack ``[command, args]``); ``R`` the operator's reset (msgpack: the new
-engine's configuration).
+engine's configuration); ``S`` (a cluster's log only) the sequence reset of
+the session of user ``user``: its MsgSeqNums begin again at 1.
 
 Crash safety: opening the journal reads its last segment and cuts off a
 record a crash left torn (short, or failing its CRC) and whatever follows
@@ -37,7 +38,7 @@ import os
 
 import msgspec
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport errno
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport realloc, free
@@ -53,7 +54,7 @@ SUFFIX = ".wal"
 FSYNC_POLICIES = ("none", "batch", "always")
 """The fsync policies, in the order of SYNC_NONE, SYNC_BATCH, SYNC_ALWAYS."""
 
-KINDS = frozenset("FMAR")
+KINDS = frozenset("FMARS")
 
 cdef enum:
     MAGIC_LEN = 8
@@ -129,7 +130,76 @@ def segment_name(int64_t first):
     return f"{first:020d}{SUFFIX}"
 
 
-cdef class Journal:
+cdef class Records:
+    """Journal records in memory, framed as in a journal file: what a
+    cluster's gateway publishes as one log entry (``take``), and the base of
+    the Journal. ``seq``: the number the last record added was given."""
+
+    def __cinit__(self, *args, **kwargs):
+        self.cap = FIRST_BUFFER
+        self.buf = <char*>realloc(NULL, self.cap)
+        if self.buf == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    cdef int add(self, char kind, uint16_t user, nanos_t now, const char* data,
+                 Py_ssize_t n) except -1:
+        """Append a record of ``data[:n]``, numbered ``seq + 1``."""
+        cdef Py_ssize_t need = self.len + FRAME + HEAD + n, cap
+        cdef char* w
+        cdef char* q
+        if n > <Py_ssize_t>ONES - HEAD:
+            raise ValueError(f"a record of {n} bytes")
+        if need > self.cap:
+            cap = max(2 * self.cap, need)
+            q = <char*>realloc(self.buf, cap)
+            if q == NULL:
+                raise MemoryError()
+            self.buf, self.cap = q, cap
+        self.seq += 1
+        w = self.buf + self.len
+        _u32le(w, <uint32_t>(HEAD + n))
+        w[8] = <char>0x95                          # fixarray of 5
+        w[9] = <char>0xa1                          # fixstr of 1
+        w[10] = kind
+        w[11] = <char>0xcf                         # uint 64
+        _be(w + 12, <uint64_t>self.seq, 8)
+        w[20] = <char>0xcd                         # uint 16
+        _be(w + 21, user, 2)
+        w[23] = <char>0xd3                         # int 64
+        _be(w + 24, <uint64_t>now, 8)
+        w[32] = <char>0xc6                         # bin 32
+        _be(w + 33, <uint64_t>n, 4)
+        memcpy(w + FRAME + HEAD, data, n)
+        _u32le(w + 4, crc32_of(w + FRAME, HEAD + n))
+        self.len = need
+        return 0
+
+    def append(self, str kind not None, int user, nanos_t now, data not None):
+        """Append a record (``kind`` one of F M A R; ``user`` the engine's
+        index of the user, or -1 for none; ``data`` bytes); returns its seq."""
+        cdef bytes b = bytes(data)
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r} is not one of {', '.join(sorted(KINDS))}")
+        self.add(ord(kind), NO_USER if user < 0 else <uint16_t>user, now,
+                 PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+        return self.seq
+
+    def take(self):
+        """The records added since the last ``take``, as bytes (the buffer is
+        emptied)."""
+        cdef bytes out = PyBytes_FromStringAndSize(self.buf, self.len)
+        self.len = 0
+        return out
+
+    def __len__(self):
+        """Bytes held."""
+        return self.len
+
+
+cdef class Journal(Records):
     """The journal in ``directory`` (created if need be), opened to append.
 
     ``fsync``: ``"none"`` (the OS writes when it will: nothing is lost when
@@ -159,10 +229,6 @@ cdef class Journal:
             raise JournalError(self.directory, None, "in use: another writer has this journal "
                                "open (two servers on one journal would interleave their "
                                "records)") from None
-        self.cap = FIRST_BUFFER
-        self.buf = <char*>realloc(NULL, self.cap)
-        if self.buf == NULL:
-            raise MemoryError()
         found = segments(self.directory)
         if not found:
             self.seq = 0
@@ -186,40 +252,12 @@ cdef class Journal:
             unistd.close(self.fd)
         if self.lock >= 0:
             unistd.close(self.lock)
-        free(self.buf)
 
     cdef int add(self, char kind, uint16_t user, nanos_t now, const char* data,
                  Py_ssize_t n) except -1:
-        """Append a record of ``data[:n]``, numbered ``seq + 1`` (written at the
-        next commit; at once under fsync "always")."""
-        cdef Py_ssize_t need = self.len + FRAME + HEAD + n, cap
-        cdef char* w
-        cdef char* q
-        if n > <Py_ssize_t>ONES - HEAD:
-            raise ValueError(f"a record of {n} bytes")
-        if need > self.cap:
-            cap = max(2 * self.cap, need)
-            q = <char*>realloc(self.buf, cap)
-            if q == NULL:
-                raise MemoryError()
-            self.buf, self.cap = q, cap
-        self.seq += 1
-        w = self.buf + self.len
-        _u32le(w, <uint32_t>(HEAD + n))
-        w[8] = <char>0x95                          # fixarray of 5
-        w[9] = <char>0xa1                          # fixstr of 1
-        w[10] = kind
-        w[11] = <char>0xcf                         # uint 64
-        _be(w + 12, <uint64_t>self.seq, 8)
-        w[20] = <char>0xcd                         # uint 16
-        _be(w + 21, user, 2)
-        w[23] = <char>0xd3                         # int 64
-        _be(w + 24, <uint64_t>now, 8)
-        w[32] = <char>0xc6                         # bin 32
-        _be(w + 33, <uint64_t>n, 4)
-        memcpy(w + FRAME + HEAD, data, n)
-        _u32le(w + 4, crc32_of(w + FRAME, HEAD + n))
-        self.len = need
+        """``Records.add``; written at the next commit (at once under fsync
+        "always")."""
+        Records.add(self, kind, user, now, data, n)
         if self.fsync == SYNC_ALWAYS:
             self.commit()
         return 0
@@ -261,16 +299,6 @@ cdef class Journal:
         return 0
 
     # ---- the Python edge -----------------------------------------------------------
-
-    def append(self, str kind not None, int user, nanos_t now, data not None):
-        """Append a record (``kind`` one of F M A R; ``user`` the engine's
-        index of the user, or -1 for none; ``data`` bytes); returns its seq."""
-        cdef bytes b = bytes(data)
-        if kind not in KINDS:
-            raise ValueError(f"kind {kind!r} is not one of {', '.join(sorted(KINDS))}")
-        self.add(ord(kind), NO_USER if user < 0 else <uint16_t>user, now,
-                 PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
-        return self.seq
 
     def flush(self):
         """Commit: the records appended so far to the file (and the disk, as
@@ -337,12 +365,14 @@ def segments(directory):
     return numbered(directory, SUFFIX)
 
 
-def _frames(data, str path, int64_t first):
+def _frames(data, str path, int64_t first, Py_ssize_t pos=MAGIC_LEN):
     """The records of one segment's bytes, then its valid length (a tuple
-    ("end", offset, why) ends the walk: why is None at a clean end)."""
-    cdef Py_ssize_t pos = MAGIC_LEN, n = len(data), length
+    ("end", offset, why) ends the walk: why is None at a clean end). From
+    ``pos`` 0: records with no segment magic before them (``Records``'),
+    numbered from ``first``, or as they come when ``first`` is 0."""
+    cdef Py_ssize_t n = len(data), length
     cdef int64_t expected = first
-    if data[:MAGIC_LEN] != MAGIC:
+    if pos and data[:MAGIC_LEN] != MAGIC:
         yield ("end", 0, "not a journal segment (no FCJRNL01 at its start)")
         return
     while pos < n:
@@ -362,7 +392,7 @@ def _frames(data, str path, int64_t first):
         except msgspec.DecodeError as exc:
             yield ("end", pos, f"a record that is not msgpack: {exc}")
             return
-        if record.seq != expected:
+        if first and record.seq != expected:
             yield ("end", pos, f"record {record.seq} where {expected} was due")
             return
         yield record
@@ -419,3 +449,15 @@ def records(directory, int64_t after=0):
             if item.seq >= expected:
                 yield item
                 expected = item.seq + 1
+
+
+def frames(data, str where="records"):
+    """The records ``Records.take`` gave as bytes (a cluster's log entry),
+    in order; JournalError, naming ``where``, when they do not read whole."""
+    for item in _frames(data, where, 0, 0):
+        if type(item) is tuple:
+            _, end, why = item
+            if why is not None:
+                raise JournalError(where, end, why)
+            return
+        yield item

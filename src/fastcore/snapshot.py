@@ -44,6 +44,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     state: dict                          # Engine.state()
     hash: str                            # Engine.state_hash() of that state
     audit_offset: int                    # bytes of the audit trail's file then
+    last_in: list[int] = []              # a cluster's partition: the last MsgSeqNum taken
+                                         # from each user (duplicates are skipped)
 
     @classmethod
     def of(cls, seq: int, config: _config.Config, state: dict, audit_offset: int = 0) -> Snapshot:
@@ -87,12 +89,10 @@ def save(directory: str | os.PathLike, snap: Snapshot, *, sync: bool = True) -> 
     """Write ``snap`` in ``directory``; returns its path. With ``sync``, it
     is on the disk (file and directory) before it is renamed into place."""
     directory = os.fspath(directory)
-    payload = _encode(snap)
     path = os.path.join(directory, name(snap.seq))
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(HEADER.pack(MAGIC, crc32(payload), len(payload)))
-        f.write(payload)
+        f.write(dumps(snap))
         if sync:
             f.flush()
             os.fsync(f.fileno())
@@ -112,11 +112,22 @@ def write(directory: str | os.PathLike, seq: int, engine: Engine, audit_offset: 
     return save(directory, take(seq, engine, audit_offset), sync=sync)
 
 
+def dumps(snap: Snapshot) -> bytes:
+    """``snap`` as the bytes of a snapshot file."""
+    payload = _encode(snap)
+    return HEADER.pack(MAGIC, crc32(payload), len(payload)) + payload
+
+
 def read(path: str | os.PathLike) -> Snapshot:
     """The snapshot in ``path``; JournalError when it does not read whole."""
     path = os.fspath(path)
     with open(path, "rb") as f:
-        data = f.read()
+        return loads(f.read(), path)
+
+
+def loads(data: bytes, path: str = "snapshot") -> Snapshot:
+    """The snapshot of a file's bytes; JournalError (naming ``path``) when
+    they do not read whole."""
     if len(data) < HEADER.size or data[:8] != MAGIC:
         raise JournalError(path, None, "not a snapshot (no FCSNAP01 at its start)")
     _, crc, length = HEADER.unpack_from(data)
