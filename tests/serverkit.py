@@ -15,10 +15,11 @@ from fastcore.server.client import FixClient, MsgClient
 class RunningServer:
     """``Server(config)`` on a thread; ``call`` runs code on its loop."""
 
-    def __init__(self, config: dict[str, Any], loop_kind: str = "asyncio") -> None:
+    def __init__(self, config: dict[str, Any], loop_kind: str = "asyncio", *,
+                 make: Callable[..., Server] = Server) -> None:
         self.events: list[tuple[str, str, str]] = []       # what the server logged
         self.logged = threading.Condition()
-        self.server = Server(config, log_event=self._log)
+        self.server = make(config, log_event=self._log)
         if loop_kind == "uvloop":
             import uvloop
             self.loop = uvloop.new_event_loop()
@@ -38,7 +39,7 @@ class RunningServer:
             raise RuntimeError("the server did not start")
         self.acceptor = self.server.acceptor
         self.fix_port = self.server.fix_port
-        self.msgspec_port = self.server.msgspec_port
+        self.msgspec_port = self.server.msgspec_port if len(self.server._servers) > 1 else None
 
     def _log(self, *event: str) -> None:
         with self.logged:

@@ -153,6 +153,31 @@ class JournalConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     keep_snapshots: Annotated[int, msgspec.Meta(ge=1)] = 2
 
 
+class ClusterConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Scale-out (``fastcore.cluster``), off unless ``enabled``: the
+    instruments split into ``partitions`` (a list of lists of symbols: each
+    instrument in exactly one), each partition's inputs sequenced and
+    replicated on NATS JetStream (a stream of ``replicas`` copies) and
+    worked by its own engine process, with a hot standby. ``servers``: the
+    NATS client URLs (empty: those ``fastcore cluster`` starts, three nodes
+    from ``nats_port``, storing in ``nats_store``, default ``nats`` in
+    ``server.store``). ``name``: the prefix of the streams, subjects and
+    buckets. ``lease``: seconds a primary engine holds its partition without
+    renewing it; its standby takes over after that. ``snapshot_every``: log
+    entries between two snapshots of a partition's engine. ``max_entry``:
+    bytes of inputs the gateway puts in one log entry."""
+    enabled: bool = False
+    partitions: tuple[tuple[str, ...], ...] = ()
+    servers: tuple[str, ...] = ()
+    name: str = "fastcore"
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 3
+    lease: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    snapshot_every: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    max_entry: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 256 << 10
+    nats_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 4222
+    nats_store: str = ""
+
+
 Number = int | float | str
 """A decimal in the file: 0.25, "0.015625" or 1 (read through its decimal text)."""
 
@@ -247,6 +272,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     execution_source: ExecutionSourceConfig = ExecutionSourceConfig()
     audit: AuditConfig = AuditConfig()
     journal: JournalConfig = JournalConfig()
+    cluster: ClusterConfig = ClusterConfig()
     users: tuple[User, ...] = ()
     instruments: tuple[Instrument, ...] = ()
     server: ServerConfig = ServerConfig()
@@ -356,7 +382,36 @@ def load(source: str | os.PathLike | dict | Config | None = None) -> Config:
         if mode not in STP_MODES:
             raise ConfigError(f"matching.self_trade.{account}",
                               f"{mode!r} is not one of {', '.join(STP_MODES)}")
+    _cluster(config)
     return _server(config)
+
+
+def _cluster(config: Config) -> None:
+    """The partition map, when the cluster is enabled: configured symbols,
+    each instrument in exactly one partition."""
+    cl = config.cluster
+    if not cl.enabled:
+        return
+    if not cl.partitions:
+        raise ConfigError("cluster.partitions", "the cluster needs at least one partition")
+    if not cl.name or not all(c.isalnum() or c in "-_" for c in cl.name):
+        raise ConfigError("cluster.name", f"{cl.name!r}: letters, digits, - and _ only")
+    symbols = {ins.symbol for ins in config.instruments}
+    seen: dict[str, int] = {}
+    for p, part in enumerate(cl.partitions):
+        if not part:
+            raise ConfigError(f"cluster.partitions[{p}]", "a partition with no instrument")
+        for symbol in part:
+            if symbol not in symbols:
+                raise ConfigError(f"cluster.partitions[{p}]",
+                                  f"{symbol!r} is not a configured instrument")
+            if symbol in seen:
+                raise ConfigError(f"cluster.partitions[{p}]",
+                                  f"{symbol!r} is in partition {seen[symbol]} too")
+            seen[symbol] = p
+    if len(seen) != len(symbols):
+        missing = sorted(symbols - seen.keys())
+        raise ConfigError("cluster.partitions", f"in no partition: {', '.join(missing)}")
 
 
 def credential(text: str, entry: str) -> tuple[str, str, str]:

@@ -124,3 +124,20 @@ class JournalError(FastcoreError):
         self.path = path
         self.offset = offset
         self.why = why
+
+
+class ClusterError(FastcoreError):
+    """A cluster part that cannot do its work: a NATS server that does not
+    start, a stream or bucket that cannot be made, a log entry that does not
+    read. ``what`` names the part."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what}: {why}")
+        self.what = what
+        self.why = why
+
+
+class Fenced(ClusterError):
+    """A partition's output refused by the stream because another engine
+    published there first (the expected last sequence did not match): this
+    engine is no longer, or not yet, the primary."""

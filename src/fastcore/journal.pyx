@@ -42,7 +42,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from libc.errno cimport errno
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport realloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memmove
 from posix cimport unistd
 
 from fastcore._files cimport pwrite_all, raise_os
@@ -119,6 +119,11 @@ cdef inline void _u32le(char* w, uint32_t v) noexcept nogil:
     w[3] = <char>(v >> 24)
 
 
+cdef inline uint32_t _u32(const char* r) noexcept nogil:
+    cdef const uint8_t* u = <const uint8_t*>r
+    return u[0] | (<uint32_t>u[1] << 8) | (<uint32_t>u[2] << 16) | (<uint32_t>u[3] << 24)
+
+
 cdef inline void _be(char* w, uint64_t v, int n) noexcept nogil:
     cdef int i
     for i in range(n):
@@ -187,11 +192,22 @@ cdef class Records:
                  PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
         return self.seq
 
-    def take(self):
-        """The records added since the last ``take``, as bytes (the buffer is
-        emptied)."""
-        cdef bytes out = PyBytes_FromStringAndSize(self.buf, self.len)
-        self.len = 0
+    def take(self, Py_ssize_t limit=0):
+        """The records added since the last ``take``, as bytes, and gone from
+        the buffer; with ``limit``, only the first ones within ``limit``
+        bytes (at least one)."""
+        cdef Py_ssize_t cut = self.len, pos = 0, size
+        cdef bytes out
+        if limit and self.len > limit:
+            cut = 0
+            while cut < self.len:
+                size = FRAME + _u32(self.buf + cut)
+                if cut and cut + size > limit:
+                    break
+                cut += size
+        out = PyBytes_FromStringAndSize(self.buf, cut)
+        memmove(self.buf, self.buf + cut, self.len - cut)
+        self.len -= cut
         return out
 
     def __len__(self):

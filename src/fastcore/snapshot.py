@@ -48,10 +48,11 @@ class Snapshot(msgspec.Struct, frozen=True):
                                          # from each user (duplicates are skipped)
 
     @classmethod
-    def of(cls, seq: int, config: _config.Config, state: dict, audit_offset: int = 0) -> Snapshot:
+    def of(cls, seq: int, config: _config.Config, state: dict, audit_offset: int = 0,
+           last_in: list[int] | None = None) -> Snapshot:
         """The snapshot of an engine of ``config`` whose ``state()`` is ``state``."""
         return cls(seq=seq, config=config_table(config), state=state, hash=hash_state(state),
-                   audit_offset=audit_offset)
+                   audit_offset=audit_offset, last_in=last_in or [])
 
     def engine(self) -> Engine:
         """A new Engine in this snapshot's state."""

@@ -58,16 +58,18 @@ class Server:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         srv = self.config.server
-        port = MsgPort(self)
         self._servers = [
-            await loop.create_server(lambda: FixProtocol(self.acceptor), srv.host, srv.fix_port),
-            await loop.create_server(lambda: MsgProtocol(port), srv.host, srv.msgspec_port),
-        ]
+            await loop.create_server(lambda: FixProtocol(self.acceptor), srv.host, srv.fix_port)]
+        if self.config.cluster.enabled:         # the engines are elsewhere
+            where = f"a cluster of {len(self.config.cluster.partitions)} partitions"
+        else:
+            port = MsgPort(self)
+            self._servers.append(
+                await loop.create_server(lambda: MsgProtocol(port), srv.host, srv.msgspec_port))
+            where = f"msgspec on port {self.msgspec_port}; {self.acceptor.engine.config.mode} mode"
         self._ticker = asyncio.create_task(self._tick())
         self.acceptor.log("listening", f"{srv.host}:{self.fix_port}",
-                          f"FIX 4.4; msgspec on port {self.msgspec_port}; "
-                          f"{self.acceptor.engine.config.mode} mode; "
-                          f"{len(self.acceptor.sessions)} sessions")
+                          f"FIX 4.4; {where}; {len(self.acceptor.sessions)} sessions")
 
     async def _tick(self) -> None:
         while True:
@@ -117,6 +119,11 @@ def run(config=None) -> None:
     """``fastcore serve``: log to stderr, uvloop, serve until a signal."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     loop_name = "uvloop" if install_uvloop() else "asyncio"
-    server = Server(config)
+    config = _config.load(config)
+    if config.cluster.enabled:                  # a cluster's gateway
+        from fastcore.cluster.gateway import Gateway
+        server = Gateway(config)
+    else:
+        server = Server(config)
     log.info("%-10s %s", "starting", f"fastcore on {loop_name}")
     asyncio.run(server.serve())

@@ -18,6 +18,7 @@
 from libc.stdint cimport int64_t, uint16_t
 
 from fastcore._types cimport nanos_t
+from fastcore.cluster.ingress cimport Ingress
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.parser cimport Message
 from fastcore.engine cimport Engine
@@ -140,6 +141,8 @@ cdef class Acceptor:
     cdef readonly int64_t snapshot_seq    # the journal record the latest snapshot includes
     cdef int64_t snapshot_every           # journal.snapshot_every; 0 without a journal
     cdef object snapshot_thread           # the thread writing a snapshot, None
+    cdef readonly Ingress ingress         # a cluster's gateway: where application messages go
+                                          # (the partitions' engines work them); None
 
     cdef int deliver(self, list out, nanos_t now, int64_t replayed=*) except -1
     cdef int mark(self, Session s) except -1

@@ -39,6 +39,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcmp, memcpy, memmove
 
 from fastcore._types cimport nanos_t
+from fastcore.cluster.ingress cimport Ingress
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.fix44 cimport fc_msgtypes
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_GARBLED, P_REJECT, G_TOO_LONG
@@ -326,6 +327,8 @@ cdef class Session:
         self.store.reset()
         if self.kind == K_ORDER:
             self.acceptor.engine.out_seq[self.user] = 0
+            if self.acceptor.ingress is not None:
+                self.acceptor.ingress.reset(self.user)
         self.queue.clear()
         self.gap_asked = 0
 
@@ -623,6 +626,8 @@ cdef class Connection:
             s.logout("SendingTime accuracy problem", now, True)
         elif is_admin_type(mt):
             self.admin(s, mt, now)
+        elif s.kind == K_ORDER and a.ingress is not None:
+            a.ingress.add(s.user, now, m, seq)      # to its partition's engine
         elif s.kind == K_ORDER:
             if a.journal is not None:               # write-ahead: on file before the answer
                 a.journal.add(b'F', s.user, now, m.buf, m.size)
@@ -812,19 +817,25 @@ cdef class Acceptor:
         self.users = {}
         self.drop_copies = []
         self.audit_file = None
-        if self.config.audit.enabled:
+        cluster = self.config.cluster.enabled     # a gateway: the partitions keep these
+        if self.config.audit.enabled and not cluster:
             path = self.config.audit.path or os.path.join(srv.store, "audit.trail")
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             self.audit_file = open_append(path)
         self.journal = None
         self.snapshot_thread = None
-        start = self.open_journal(engine) if self.config.journal.enabled else None
+        start = self.open_journal(engine) if self.config.journal.enabled and not cluster \
+            else None
         if start is None:
             self.engine = engine if engine is not None else Engine(self.config)
         self.dirty = []
         self.connections = set()
         self.closing_list = []
         self.watchers = []
+        if cluster:
+            part = {sym: p for p, syms in enumerate(self.config.cluster.partitions)
+                    for sym in syms}
+            self.ingress = Ingress(self.engine, [part[sym.decode()] for sym in self.engine.symbols])
         index = self.engine.session_index
         firms = {}
         for u in self.config.users:
@@ -988,8 +999,13 @@ cdef class Acceptor:
         cdef Py_ssize_t n
         for name, data in out:
             s = <Session>self.users[name]
-            if replayed == 0 or (s.store.journal_seq < replayed
-                                 and not s.stored(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))):
+            if self.ingress is not None:            # a partition's: numbered here
+                n = s.enc.rewrap(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
+                                 s.next_seq(), now, False, None)
+                s.put_raw(s.enc.buf + s.enc.start, n)
+            elif replayed == 0 or (s.store.journal_seq < replayed
+                                   and not s.stored(PyBytes_AS_STRING(data),
+                                                    PyBytes_GET_SIZE(data))):
                 s.put(data)
             if self.drop_copies and stored_type(data) == b'8':
                 for dc in self.drop_copies:
@@ -1012,7 +1028,8 @@ cdef class Acceptor:
 
     def send(self, list out, nanos_t now):
         """Deliver messages the engine returned to a Python call (an
-        operator's command, an embedded client's order) and write them."""
+        operator's command, an embedded client's order) and write them;
+        on a cluster's gateway, the messages of a partition's log entry."""
         self.deliver(out, now)
         self.flush(now)
 
@@ -1054,6 +1071,8 @@ cdef class Acceptor:
         for c in self.closing_list:
             c.transport.close()
         self.closing_list.clear()
+        if self.ingress is not None:
+            self.ingress.flush()
         if self.snapshot_every and seq - self.snapshot_seq >= self.snapshot_every:
             self.snapshot()
 
