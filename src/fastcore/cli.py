@@ -238,6 +238,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engine(args: argparse.Namespace) -> int:
+    from fastcore.cluster.run import main_engine
+    from fastcore.config import load, overlay
+    from fastcore.errors import ClusterError, ConfigError
+    over: dict = {"enabled": True}
+    if args.servers:
+        over["servers"] = args.servers.split(",")
+    try:
+        config = overlay(load(args.config), {"cluster": over})
+        return main_engine(config, args.partition, args.node)
+    except (ConfigError, ClusterError) as exc:
+        print(f"fastcore engine: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from fastcore.cluster.run import main_cluster
+    from fastcore.errors import ClusterError, ConfigError
+    try:
+        return main_cluster(args.config, args.store)
+    except (ConfigError, ClusterError, OSError) as exc:
+        print(f"fastcore cluster: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["flood"]:               # its own options, --help included
@@ -288,6 +313,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", metavar="DIR",
                    help="the directory of the session stores (default ./fastcore-store)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("cluster", help="run a cluster: NATS, two engines a partition, the gateway",
+                       description="Run fastcore scaled out on this machine: three NATS "
+                       "JetStream nodes on 127.0.0.1 (unless cluster.servers names yours), a "
+                       "primary and a hot standby engine for each partition of "
+                       "cluster.partitions, and the FIX gateway on server.fix_port, until "
+                       "SIGINT or SIGTERM. See the README's scale-out section.")
+    p.add_argument("--config", metavar="FILE",
+                   help="a TOML configuration merged over the embedded default")
+    p.add_argument("--store", metavar="DIR",
+                   help="the directory of the session stores, NATS files and engine logs")
+    p.set_defaults(func=cmd_cluster)
+    p = sub.add_parser("engine", help="run one partition's engine of a cluster",
+                       description="Run the engine of one partition of a cluster (what "
+                       "fastcore cluster starts, twice per partition): primary or hot "
+                       "standby, by the lease in NATS.")
+    p.add_argument("--partition", type=int, required=True, help="the partition (0, 1, ...)")
+    p.add_argument("--node", required=True, help="this engine's name, unique in the cluster")
+    p.add_argument("--servers", metavar="URLS",
+                   help="NATS URLs, comma-separated (default: cluster.servers)")
+    p.add_argument("--config", metavar="FILE",
+                   help="a TOML configuration merged over the embedded default")
+    p.set_defaults(func=cmd_engine)
     p = sub.add_parser("replay", help="rebuild the engine from a journal offline",
                        description="Rebuild the engine's state from a server's journal "
                        "(server.store/journal): the latest snapshot that reads whole and the "

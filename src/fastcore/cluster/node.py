@@ -151,6 +151,7 @@ class Partition:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.nc is not None and not self.nc.is_closed:
+            await self.sub.unsubscribe()
             if self.primary:                    # let a standby take over at once
                 try:
                     await self.kv.delete(self.key, last=self.revision)
