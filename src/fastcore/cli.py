@@ -100,7 +100,7 @@ def _address(text: str) -> tuple[str, int]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from fastcore.config import load, overlay
-    from fastcore.errors import ConfigError
+    from fastcore.errors import ClusterError, ConfigError
     from fastcore.server import run
     over = {}
     if args.settings:
@@ -115,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     try:
         run(config)
-    except OSError as exc:
+    except (OSError, ClusterError) as exc:
         print(f"fastcore serve: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -240,13 +240,13 @@ class Partition:
                        "Nats-Expected-Last-Sequence": str(n - 1)}
             futures.append(await self.js.publish_async(self.out_subject, payload,
                                                        headers=headers))
-        for (n, _), future in zip(batch, futures):
-            try:
-                await asyncio.wait_for(future, 2.0)
-            except APIError as exc:
-                if exc.err_code == 10071:       # wrong last sequence
-                    raise Fenced(self.out_stream, f"entry {n}: {exc.description}") from None
-                raise
+        acks = await asyncio.gather(*(asyncio.wait_for(f, 2.0) for f in futures),
+                                    return_exceptions=True)
+        for (n, _), ack in zip(batch, acks):
+            if isinstance(ack, APIError) and ack.err_code == 10071:    # wrong last sequence
+                raise Fenced(self.out_stream, f"entry {n}: {ack.description}")
+            if isinstance(ack, BaseException):
+                raise ack
             self.published = max(self.published, n)
             self.counts["published"] += 1
             while self.pending and self.pending[0][0] <= self.published:
