@@ -30,6 +30,7 @@ QTY_DIGITS = 4
 class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     comp_id: str = "FASTCORE"
     exec_id_prefix: str = ""
+    order_id_offset: Annotated[int, msgspec.Meta(ge=0, le=1 << 62)] = 0   # OrderIDs from it + 1
     timestamp_precision: Literal[0, 3, 6, 9] = 3
 
 

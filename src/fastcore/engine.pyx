@@ -192,6 +192,7 @@ cdef class Engine:
         eng = self.config.engine
         self.auto = self.config.mode == "auto"
         self.table = OrderTable(1024)
+        self.table.next_order_id = self.config.engine.order_id_offset
         self.sessions = tuple(u.name for u in self.config.users)
         self.session_index = {name: i for i, name in enumerate(self.sessions)}
         own = _config.order_sessions(self.config)       # every user has one

@@ -19,4 +19,4 @@ cdef class Ingress:
     cdef public object ready              # called at the batch's flush when an entry has inputs
 
     cdef int add(self, uint16_t user, nanos_t now, Message m, int64_t seq) except -1
-    cdef int reset(self, uint16_t user) except -1
+    cdef int reset(self, uint16_t user, nanos_t now) except -1

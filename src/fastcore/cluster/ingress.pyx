@@ -66,14 +66,15 @@ cdef class Ingress:
         self.inputs += 1
         return 0
 
-    cdef int reset(self, uint16_t user) except -1:
+    cdef int reset(self, uint16_t user, nanos_t now) except -1:
+        """The session of ``user`` begins its sequence again (at ``now``)."""
         cdef int part
         cdef Records entry
         for part in range(self.partitions):
             entry = <Records>self.entries[part]
             if entry.len == 0:
-                self.first[part] = f"{self.engine.sessions[user]}:reset:{entry.seq + 1}"
-            entry.add(b'S', user, 0, NULL, 0)
+                self.first[part] = f"{self.engine.sessions[user]}:reset:{now}"
+            entry.add(b'S', user, now, NULL, 0)
         return 0
 
     # ---- the Python edge ---------------------------------------------------------

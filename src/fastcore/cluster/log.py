@@ -65,9 +65,24 @@ async def connect(cfg: ClusterConfig, servers=None, name: str = "fastcore", **kw
         raise ClusterError("cluster.servers", "no NATS server to connect to")
     try:
         return await nats.connect(urls, name=name, connect_timeout=2, reconnect_time_wait=0.1,
-                                  max_reconnect_attempts=-1, allow_reconnect=True, **kw)
+                                  max_reconnect_attempts=-1, allow_reconnect=True,
+                                  ping_interval=1, max_outstanding_pings=2, **kw)
     except (OSError, nats.errors.Error) as exc:
         raise ClusterError("nats", f"cannot connect to {', '.join(urls)}: {exc}") from None
+
+
+async def retry(call, timeout: float = 30.0):
+    """``await call()``, again while JetStream does not answer (a leader being
+    elected, a stream just made); ClusterError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await call()
+        except (ServiceUnavailableError, asyncio.TimeoutError, nats.errors.TimeoutError,
+                nats.errors.NoRespondersError) as exc:
+            if time.monotonic() > deadline:
+                raise ClusterError("jetstream", f"no answer in {timeout} s: {exc!r}") from None
+            await asyncio.sleep(0.1)
 
 
 async def setup(js, cfg: ClusterConfig, timeout: float = 30.0) -> Names:

@@ -52,7 +52,7 @@ import nats.errors
 
 from fastcore import config as _config
 from fastcore import snapshot as _snapshot
-from fastcore.cluster.log import Names, connect, encode_out, setup
+from fastcore.cluster.log import Names, connect, encode_out, retry, setup
 from fastcore.engine import Engine
 from fastcore.errors import ClusterError, Fenced
 from fastcore.journal import frames
@@ -61,6 +61,7 @@ from fastcore.recovery import apply
 log = logging.getLogger("fastcore.cluster")
 
 WINDOW = 256                    # output entries in flight at once
+ORDER_IDS = 10 ** 12            # OrderIDs per partition
 NATS_ERRORS = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
 
@@ -76,17 +77,28 @@ def msg_seq_num(data: bytes) -> int:
         return -1
 
 
+def partition_config(config, p: int):
+    """``config`` for partition ``p``'s engine: its ExecIDs (17) prefixed
+    ``P<p>.`` and its OrderIDs (37) from ``p * ORDER_IDS``, so that a client
+    trading on several partitions never gets one id twice."""
+    eng = config.engine
+    return _config.overlay(config, {"engine": {
+        "exec_id_prefix": f"{eng.exec_id_prefix}P{p}.",
+        "order_id_offset": eng.order_id_offset + p * ORDER_IDS}})
+
+
 class Partition:
     """The engine of partition ``partition`` of ``config``'s cluster, run
     as node ``node`` (a name unique in the cluster)."""
 
     def __init__(self, config, partition: int, node: str, *, servers=None,
                  clock=time.monotonic) -> None:
-        self.config = _config.load(config)
-        self.cfg = self.config.cluster
-        if not 0 <= partition < len(self.cfg.partitions):
+        config = _config.load(config)
+        if not 0 <= partition < len(config.cluster.partitions):
             raise ClusterError("partition", f"{partition}: the cluster has "
-                               f"{len(self.cfg.partitions)} partitions")
+                               f"{len(config.cluster.partitions)} partitions")
+        self.config = partition_config(config, partition)
+        self.cfg = self.config.cluster
         self.p = partition
         self.node = node
         self.servers = servers
@@ -105,7 +117,7 @@ class Partition:
         self.renewed = 0.0              # when we last renewed it (clock)
         self.seen = (0, 0.0)            # standby: (the lease's revision, when it last changed)
         self.counts = {"entries": 0, "inputs": 0, "duplicates": 0, "refused": 0,
-                       "published": 0, "fenced": 0, "takeovers": 0, "snapshots": 0}
+                       "outputs": 0, "fenced": 0, "takeovers": 0, "snapshots": 0}
         self.snapshot_at = 0            # the last entry a snapshot was taken at
         self.upload: tuple | None = None    # a snapshot waiting for its outputs to be out
         self.failed: BaseException | None = None
@@ -121,9 +133,9 @@ class Partition:
         self.nc = await connect(self.cfg, self.servers, name=f"fastcore {self.node}")
         self.js = self.nc.jetstream(timeout=2.0)
         await setup(self.js, self.cfg)
-        self.kv = await self.js.key_value(self.names.leaders)
-        self.obs = await self.js.object_store(self.names.snapshots)
-        snap = await self._snapshot()
+        self.kv = await retry(lambda: self.js.key_value(self.names.leaders))
+        self.obs = await retry(lambda: self.js.object_store(self.names.snapshots))
+        snap = await retry(self._snapshot)
         if snap is None:
             self.engine = Engine(self.config)
             self.applied = 0
@@ -133,7 +145,8 @@ class Partition:
             self.applied = snap.seq
             self.last_in = list(snap.last_in) or [0] * len(self.engine.sessions)
         self.snapshot_at = self.applied
-        self.published = (await self.js.stream_info(self.out_stream)).state.last_seq
+        self.published = (await retry(lambda: self.js.stream_info(self.out_stream))
+                          ).state.last_seq
         log.info("%-10s %s", "partition", f"{self.p} node {self.node}: from entry "
                  f"{self.applied + 1} ({'snapshot' if snap else 'no snapshot'}), output at "
                  f"{self.published}, state {self.engine.state_hash()[:16]}")
@@ -234,21 +247,18 @@ class Partition:
             await self._upload()
 
     async def _send(self, batch) -> None:
-        futures = []
-        for n, payload in batch:
-            headers = {"Nats-Msg-Id": f"{self.p}:{n}",
-                       "Nats-Expected-Last-Sequence": str(n - 1)}
-            futures.append(await self.js.publish_async(self.out_subject, payload,
-                                                       headers=headers))
-        acks = await asyncio.gather(*(asyncio.wait_for(f, 2.0) for f in futures),
-                                    return_exceptions=True)
+        acks = await asyncio.gather(*(      # sent in order, acknowledged together
+            self.js.publish(self.out_subject, payload, timeout=2.0,
+                            headers={"Nats-Msg-Id": f"{self.p}:{n}",
+                                     "Nats-Expected-Last-Sequence": str(n - 1)})
+            for n, payload in batch), return_exceptions=True)
         for (n, _), ack in zip(batch, acks):
             if isinstance(ack, APIError) and ack.err_code == 10071:    # wrong last sequence
                 raise Fenced(self.out_stream, f"entry {n}: {ack.description}")
             if isinstance(ack, BaseException):
                 raise ack
             self.published = max(self.published, n)
-            self.counts["published"] += 1
+            self.counts["outputs"] += 1
             while self.pending and self.pending[0][0] <= self.published:
                 self.pending.popleft()
 

@@ -328,7 +328,7 @@ cdef class Session:
         if self.kind == K_ORDER:
             self.acceptor.engine.out_seq[self.user] = 0
             if self.acceptor.ingress is not None:
-                self.acceptor.ingress.reset(self.user)
+                self.acceptor.ingress.reset(self.user, time.time_ns())
         self.queue.clear()
         self.gap_asked = 0
 
