@@ -689,9 +689,6 @@ def test_two_engines_started_at_once_on_a_new_cluster_both_start(rig, loop):
                 loop.run(p.stop(), 10)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "node.py Partition.stop calls self.sub.unsubscribe() whenever the NATS connection is "
-    "open: after a start() that failed past connect (here: setup refused), sub is None"))
 def test_stop_after_a_failed_start_closes_the_connection(rig, loop):
     """A start that fails after connecting (streams of 5 replicas on 3
     nodes: refused) raises ClusterError; stop() then closes the connection."""

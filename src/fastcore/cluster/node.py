@@ -163,14 +163,19 @@ class Partition:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.nc is not None and not self.nc.is_closed:
-            await self.sub.unsubscribe()
+        if self.nc is None or self.nc.is_closed:
+            return
+        try:
+            if self.sub is not None:
+                await self.sub.unsubscribe()
             if self.primary:                    # let a standby take over at once
-                try:
-                    await self.kv.delete(self.key, last=self.revision)
-                except NATS_ERRORS:
-                    pass
+                await self.kv.delete(self.key, last=self.revision)
+        except NATS_ERRORS:
+            pass
+        try:
             await self.nc.close()
+        except NATS_ERRORS:
+            pass
 
     async def _snapshot(self):
         try:
@@ -234,6 +239,9 @@ class Partition:
             if self.failed is not None:
                 raise self.failed
             while self.primary and self.pending:
+                if self.clock() - self.renewed > self.cfg.lease:     # stale: no more
+                    self._step_down("lease not renewed in time")
+                    break
                 batch = [self.pending[i] for i in range(min(WINDOW, len(self.pending)))]
                 try:
                     await self._send(batch)
