@@ -167,7 +167,7 @@ class Rig:
         async def streams(nc):              # made here, to be led by n0 before anyone uses them
             js = nc.jetstream(timeout=5.0)
             names = await setup(js, load(cfg).cluster)
-            for stream in (*names.input(0)[:1], *names.output(0)[:1], f"KV_{names.leaders}"):
+            for stream in (names.input(0)[0], names.output(0)[0], f"KV_{names.leaders}"):
                 await lead_on(nc, stream)
         uv(_client(self.url, streams))
         self._spawn("engine", "--partition", "0", "--node", "p0-a", "--config", cfg) \
