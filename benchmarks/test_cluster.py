@@ -271,8 +271,9 @@ async def lead_on(nc, stream, node="n0", timeout=20.0):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if (await js.stream_info(stream)).cluster.leader == node:
-                return
+            info = await js.stream_info(stream)
+            if info.cluster.leader == node or info.config.num_replicas == 1:
+                return                      # there, or a single replica: nowhere to move
             await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", request, timeout=5.0)
         except (nats.errors.Error, asyncio.TimeoutError):
             pass                            # electing: no leader to answer yet
