@@ -19,8 +19,9 @@ One rig for the module, each piece its own process on 127.0.0.1 (on a
 Every NATS client (engines, gateway, raw publisher) connects to node n0, and
 n0 leads the streams they use (input, output, the leases' bucket, the raw
 publisher's): a leader placed at random puts a route hop, or none, between a
-publisher and its stream (~0.4 ms a publish here), and the figures moved
-2x between runs with it. This is the placement with the fewest hops.
+publisher and its stream (~0.4 ms a publish here): the raw publisher's
+figure moved 2x between runs with it. This is the placement with the
+fewest hops, the same for every run.
 
 Every user trades alone (``config.alone``), as in test_server.py. Figures go
 into extra_info (bench_check reads them): ``ns_per_order`` = 1e9 / orders per
