@@ -198,12 +198,6 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
-    from fastcore.cluster.natsd import nats_server
-    from fastcore.errors import ClusterError
-    try:
-        nats_server()
-    except ClusterError as exc:
-        pytest.skip(str(exc))
     rig = Rig(tmp_path_factory.mktemp("cluster"))
     try:
         yield rig.start()

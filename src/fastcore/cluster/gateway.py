@@ -29,17 +29,15 @@ import logging
 import os
 import time
 
-import nats.errors
 from nats.js import api
 
 from fastcore import config as _config
-from fastcore.cluster.log import Names, connect, decode_out, setup
+from fastcore.cluster.log import NATS_ERRORS, Names, connect, decode_out, setup
 from fastcore.errors import ClusterError
 from fastcore.server.app import Server, _log_line
 
 log = logging.getLogger("fastcore.cluster")
 
-NATS_ERRORS = (nats.errors.Error, asyncio.TimeoutError, OSError)
 CURSOR = 21                     # bytes per partition in the cursors file: 20 digits and \n
 
 

@@ -15,7 +15,6 @@ cdef class Ingress:
     cdef uint16_t* part_of                # instrument index → partition
     cdef readonly list entries            # per partition: the Records of its next log entry
     cdef readonly list first              # per partition: the id of that entry ("" while empty)
-    cdef readonly int64_t inputs          # records added, all partitions
     cdef public object ready              # called at the batch's flush when an entry has inputs
 
     cdef int add(self, uint16_t user, nanos_t now, Message m, int64_t seq) except -1

@@ -8,7 +8,6 @@ class Ingress:
     partitions: int
     entries: list[Records]
     first: list[str]
-    inputs: int
     ready: Callable[[], None] | None
     def __init__(self, engine: Engine, partition_of: Sequence[int]) -> None: ...
     def flush(self) -> None: ...

@@ -63,7 +63,6 @@ cdef class Ingress:
         if entry.len == 0:
             self.first[part] = f"{self.engine.sessions[user]}:{seq}:{now}"
         entry.add(b'F', user, now, m.buf, m.size)
-        self.inputs += 1
         return 0
 
     cdef int reset(self, uint16_t user, nanos_t now) except -1:

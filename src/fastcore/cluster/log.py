@@ -34,6 +34,9 @@ from fastcore.config import ClusterConfig
 from fastcore.errors import ClusterError
 
 DUPLICATE_WINDOW = 120.0                # s the streams remember message ids
+JS_UNAVAILABLE = 10008                  # JetStream's error code while it has no leader
+NATS_ERRORS = (nats.errors.Error, asyncio.TimeoutError, OSError)
+"""What a NATS call may raise when the cluster is away or slow."""
 encode_out = msgspec.msgpack.Encoder().encode
 decode_out = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
 
@@ -73,13 +76,17 @@ async def connect(cfg: ClusterConfig, servers=None, name: str = "fastcore", **kw
 
 async def retry(call, timeout: float = 30.0):
     """``await call()``, again while JetStream does not answer (a leader being
-    elected, a stream just made); ClusterError after ``timeout`` s."""
+    elected, a stream just made); ClusterError after ``timeout`` s. Any
+    other refusal (an APIError) is raised as it is."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return await call()
-        except (ServiceUnavailableError, asyncio.TimeoutError, nats.errors.TimeoutError,
-                nats.errors.NoRespondersError) as exc:
+        except (asyncio.TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError,
+                APIError) as exc:
+            if isinstance(exc, APIError) and not isinstance(exc, ServiceUnavailableError) \
+                    and exc.err_code != JS_UNAVAILABLE:
+                raise
             if time.monotonic() > deadline:
                 raise ClusterError("jetstream", f"no answer in {timeout} s: {exc!r}") from None
             await asyncio.sleep(0.1)
@@ -87,26 +94,14 @@ async def retry(call, timeout: float = 30.0):
 
 async def setup(js, cfg: ClusterConfig, timeout: float = 30.0) -> Names:
     """Make the streams and buckets (those that exist are kept); retried
-    while JetStream elects its leaders, ClusterError after ``timeout`` s."""
+    while JetStream elects its leaders, ClusterError after ``timeout`` s or
+    when JetStream refuses them."""
     names = Names(cfg)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            await _make(js, cfg, names)
-            return names
-        except (ServiceUnavailableError, asyncio.TimeoutError, nats.errors.TimeoutError,
-                nats.errors.NoRespondersError) as exc:
-            if time.monotonic() > deadline:
-                raise ClusterError("jetstream", f"streams not made in {timeout} s: "
-                                   f"{exc!r}") from None
-            await asyncio.sleep(0.2)
-        except APIError as exc:
-            if exc.err_code == 10008 or time.monotonic() > deadline:  # 10008: JS unavailable
-                if time.monotonic() > deadline:
-                    raise ClusterError("jetstream", str(exc)) from None
-                await asyncio.sleep(0.2)
-            else:
-                raise ClusterError("jetstream", str(exc)) from None
+    try:
+        await retry(lambda: _make(js, cfg, names), timeout)
+    except APIError as exc:
+        raise ClusterError("jetstream", str(exc)) from None
+    return names
 
 
 async def _make(js, cfg: ClusterConfig, names: Names) -> None:

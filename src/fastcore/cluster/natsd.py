@@ -95,7 +95,7 @@ class NatsCluster:
         path = os.path.join(self.directory, f"n{i}.conf")
         routes = ", ".join(f"nats-route://{HOST}:{p}" for p in self.route_ports)
         store = os.path.join(self.directory, f"n{i}")
-        text = (f'server_name: "n{i}"\n'
+        text = (f'server_name: "{self.server_name(i)}"\n'
                 f"listen: {HOST}:{self.ports[i]}\n"
                 f"http: {HOST}:{self.monitor_ports[i]}\n"
                 f"max_payload: 2MB\n"

@@ -48,11 +48,10 @@ import time
 from nats.js import api
 from nats.js.errors import (APIError, KeyDeletedError, KeyNotFoundError,
                             KeyWrongLastSequenceError, NotFoundError)
-import nats.errors
 
 from fastcore import config as _config
 from fastcore import snapshot as _snapshot
-from fastcore.cluster.log import Names, connect, encode_out, retry, setup
+from fastcore.cluster.log import NATS_ERRORS, Names, connect, encode_out, retry, setup
 from fastcore.engine import Engine
 from fastcore.errors import ClusterError, Fenced
 from fastcore.journal import frames
@@ -62,7 +61,6 @@ log = logging.getLogger("fastcore.cluster")
 
 WINDOW = 256                    # output entries in flight at once
 ORDER_IDS = 10 ** 12            # OrderIDs per partition
-NATS_ERRORS = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
 
 def msg_seq_num(data: bytes) -> int:
@@ -238,10 +236,7 @@ class Partition:
             self._wake.clear()
             if self.failed is not None:
                 raise self.failed
-            while self.primary and self.pending:
-                if self.clock() - self.renewed > self.cfg.lease:     # stale: no more
-                    self._step_down("lease not renewed in time")
-                    break
+            while self.primary and self.pending and not self._lapsed():
                 batch = [self.pending[i] for i in range(min(WINDOW, len(self.pending)))]
                 try:
                     await self._send(batch)
@@ -300,9 +295,7 @@ class Partition:
                 await self._lead_once()
             except NATS_ERRORS as exc:
                 log.info("%-10s %s", "lease", f"{self.node}: {exc!r}")
-            if self.primary and self.clock() - self.renewed > self.cfg.lease:
-                self._step_down("lease not renewed in time")
-            if not self.primary:
+            if not self.primary or self._lapsed():
                 await self._resync()            # a standby's view of what is out
             await asyncio.sleep(tick)
 
@@ -338,6 +331,14 @@ class Partition:
         log.info("%-10s %s", "primary", f"partition {self.p}: {self.node} (term "
                  f"{self.revision}), output at {self.published}, worked {self.applied}")
         self._wake.set()
+
+    def _lapsed(self) -> bool:
+        """A primary that has not renewed its lease for ``lease`` steps down
+        (True): a standby may hold it by now."""
+        if self.primary and self.clock() - self.renewed > self.cfg.lease:
+            self._step_down("lease not renewed in time")
+            return True
+        return False
 
     def _step_down(self, why: str) -> None:
         self.primary = False

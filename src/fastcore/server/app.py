@@ -52,7 +52,10 @@ class Server:
         return self._servers[0].sockets[0].getsockname()[1]
 
     @property
-    def msgspec_port(self) -> int:
+    def msgspec_port(self) -> int | None:
+        """The msgspec port listened on; None on a cluster's gateway (none)."""
+        if len(self._servers) < 2:
+            return None
         return self._servers[1].sockets[0].getsockname()[1]
 
     async def start(self) -> None:
