@@ -323,6 +323,32 @@ def test_open_loop_stalled_target_shows_in_the_latencies(client_loop):
     assert lat[0] >= (count - 1) / rate * 1e9
 
 
+def test_open_loop_waits_without_spinning(server, monkeypatch):
+    """Between two due sends the client sleeps, at least a timer tick (1 ms):
+    at 400 messages/s over 0.5 s the loop polls its sessions no more often
+    than that, and the process's CPU time (the in-process server's too,
+    small at that rate) stays well below the run's wall time. A loop polling
+    faster than the timers' resolution spins instead (uvloop makes a 0.5 ms
+    sleep a 0 ms timer): tens of thousands of polls, a whole core."""
+    polls = 0
+
+    class Counting(run.Protocol):
+        def send_due(self) -> None:
+            nonlocal polls
+            polls += 1
+            super().send_due()
+
+    monkeypatch.setattr(run, "Protocol", Counting)
+    rate, count = 400, 200
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = flood_server(server, sessions=["PM1"], count=count, rate=rate)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert result.sent == count and result.missing == 0 and result.lost == []
+    assert wall >= (count - 1) / rate
+    assert polls <= wall / run.TICK, f"{polls} polls in {wall:.3f} s"
+    assert cpu < 0.5 * wall, f"{cpu:.3f} s of CPU in {wall:.3f} s"
+
+
 # ---- a target that drops the session ---------------------------------------------------
 
 def test_server_drops_a_session_mid_run(server, monkeypatch):

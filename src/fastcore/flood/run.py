@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from decimal import Decimal
 
@@ -34,6 +35,8 @@ from fastcore.messages import Logon, Logout
 
 PROTOCOLS = ("fix", "msgspec")
 PORTS = {"fix": 9878, "msgspec": 9879}      # fastcore's ports, each protocol's default
+TICK = 0.001                                # s: the event loops' timer resolution
+POLL = 0.02                                 # s: between two looks at the run's progress
 
 
 class FloodError(FastcoreError):
@@ -152,6 +155,24 @@ async def _connect(opts: Options, comp_id: str, stream: Stream, prefix: bytes,
     return session
 
 
+def _pause(sessions: list[Session], deadline: int) -> float:
+    """Open loop: how long to sleep (s) until the next send is due, rounded
+    up to a whole ms (not to wake just before it), at most POLL (to update
+    the progress bar and see the run end).
+
+    Never less than TICK: libuv counts timers in whole ms, so under uvloop a
+    shorter sleep is a 0 ms timer, a loop spinning on a core the server under
+    test needs (asyncio's own loop sleeps 1 ms anyway). A send due sooner
+    goes out about a TICK late (or at the next read, which sends what is
+    due), and that shows: latency runs from when each message was due."""
+    now = now_ns()
+    wake = min(deadline, now + int(POLL * 1e9))
+    for s in sessions:
+        if s.next < s.count and not s.lost:
+            wake = min(wake, int(s.sent[s.next]))
+    return max(TICK, math.ceil((wake - now) / 1e6) / 1e3)
+
+
 async def flood(opts: Options) -> Result:
     """One run; FloodError when the target refuses it."""
     if not opts.sessions:
@@ -199,7 +220,7 @@ async def flood(opts: Options) -> Result:
             done = answered
             if all(s.lost or s.answers == s.count for s in sessions):   # nothing more to come
                 break
-            await asyncio.sleep(0.0005 if opts.rate else 0.02)
+            await asyncio.sleep(_pause(sessions, deadline) if opts.rate else POLL)
         for s in sessions:                  # time is up: what was sent gets its answers
             s.stop()
         settle = now_ns() + int(opts.timeout * 1e9)
