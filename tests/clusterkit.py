@@ -24,7 +24,8 @@ import nats.errors
 from nats.js.errors import APIError
 
 from fastcore import config as _config
-from fastcore.cluster.log import Names, decode_out
+from fastcore.cluster.entries import Worker, messages
+from fastcore.cluster.log import Names
 from fastcore.cluster.node import Partition
 from fastcore.cluster.run import engine_command
 from fastcore.codec import Encoder, parse
@@ -257,7 +258,11 @@ class Probe:
     def entries(self, stream: str, last: int | None = None) -> list:
         """Every message of ``stream`` (1..last), as RawStreamMsg (data, headers, time)."""
         last = self.last(stream) if last is None else last
-        return [self._retry(lambda n=n: self.js.get_msg(stream, n)) for n in range(1, last + 1)]
+        msgs = [self._retry(lambda n=n: self.js.get_msg(stream, n)) for n in range(1, last + 1)]
+        for msg in msgs:
+            if msg.data is None:            # nats-py's reading of an empty message
+                msg.data = b""
+        return msgs
 
     def primary(self, p: int) -> str | None:
         """The node the leaders bucket names for partition ``p`` (None: none)."""
@@ -288,20 +293,24 @@ def replay(config, p: int, entries: list[bytes]) -> tuple[Partition, list[bytes]
     data, entry 1 on) with ``Partition.work``: (the partition, the output
     payload of each entry, as the output stream should hold them)."""
     part = Partition(config, p, "replay")
-    part.engine = Engine(part.config)
-    part.last_in = [0] * len(part.engine.sessions)
+    part.worker = Worker(Engine(part.config))
     for n, data in enumerate(entries, 1):
         part.work(n, data)
     assert [n for n, _ in part.pending] == list(range(1, len(entries) + 1))
     return part, [payload for _, payload in part.pending]
 
 
+USERS = tuple(u["name"] for u in _config.alone()["users"])
+"""The users of every rig's configuration, in the engines' order."""
+
+
 def outputs(payloads: list[bytes]) -> list[tuple[str, dict]]:
     """Every (user, {tag: str}) of the output entries, in order."""
     out = []
     for payload in payloads:
-        for user, data in decode_out(payload):
-            out.append((user, {t: v.decode("latin-1") for t, v in parse(data).to_dict().items()}))
+        for user, data in messages(payload):
+            out.append((USERS[user],
+                        {t: v.decode("latin-1") for t, v in parse(data).to_dict().items()}))
     return out
 
 

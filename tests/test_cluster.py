@@ -354,13 +354,12 @@ def test_a_stale_primary_paused_past_its_lease_publishes_nothing_twice(rig):
 def fenced_rig(rig, loop):
     """A primary of partition 0 with nothing to do, and its output stream
     holding entries 1 to 3 that another engine published."""
-    from fastcore.cluster.log import encode_out
     r = rig()
     part = r.partition(0, "p0-a")
     until(lambda: part.primary, 5, "primary")
     _, subject = r.names.output(0)
     for n in (1, 2, 3):
-        loop.run(r.probe.js.publish(subject, encode_out([]),
+        loop.run(r.probe.js.publish(subject, b"",
                                     headers={"Nats-Msg-Id": f"other:{n}"}))
     return r, part
 
@@ -370,7 +369,6 @@ def test_a_publish_with_a_stale_expected_sequence_is_refused(rig, loop):
     the stream already has n: the server refuses it (10071); the next entry
     goes in through the partition's ``_send``; the same entry again is a
     duplicate (its message id), not a second copy."""
-    from fastcore.cluster.log import encode_out
     from nats.js.errors import APIError
     r, part = fenced_rig(rig, loop)
     stream, subject = r.names.output(0)
@@ -378,9 +376,9 @@ def test_a_publish_with_a_stale_expected_sequence_is_refused(rig, loop):
         loop.run(r.probe.js.publish(subject, b"x", headers={"Nats-Expected-Last-Sequence": "2",
                                                              "Nats-Msg-Id": "0:3"}))
     assert refused.value.err_code == 10071
-    loop.run(part._send([(4, encode_out([]))]))
+    loop.run(part._send([(4, b"")]))
     assert r.probe.last(stream) == 4
-    loop.run(part._send([(4, encode_out([]))]))             # a retry: dropped by its id
+    loop.run(part._send([(4, b"")]))             # a retry: dropped by its id
     assert r.probe.last(stream) == 4
     assert [m.headers.get("Nats-Msg-Id") for m in r.probe.entries(stream)] == \
         ["other:1", "other:2", "other:3", "0:4"]
@@ -390,12 +388,11 @@ def test_a_refused_output_publish_raises_fenced_at_once(rig, loop):
     """The partition's ``_send`` of entry 3 when the stream already holds
     3: Fenced, at once. (It waited on ``js.publish_async`` futures, which
     nats-py never completes for an error ack: a 2 s TimeoutError instead.)"""
-    from fastcore.cluster.log import encode_out
     from fastcore.errors import Fenced
     r, part = fenced_rig(rig, loop)
     t0 = time.monotonic()
     with pytest.raises(Fenced, match="entry 3"):
-        loop.run(part._send([(3, encode_out([]))]))
+        loop.run(part._send([(3, b"")]))
     assert time.monotonic() - t0 < 1.0
     assert r.probe.last(r.names.output(0)[0]) == 3
 
@@ -404,7 +401,6 @@ def test_a_primary_whose_view_of_the_output_is_stale_resyncs(rig, loop):
     """The output stream got entries 1 to 3 from elsewhere after the
     primary read it: its own entries 1 to 3 are refused (Fenced, counted),
     it drops what the stream holds, and publishes entry 4 as entry 4."""
-    from fastcore.cluster.log import encode_out
     from fastcore.journal import Records
     r = rig()
     part = r.partition(0, "p0-a")
@@ -412,7 +408,7 @@ def test_a_primary_whose_view_of_the_output_is_stale_resyncs(rig, loop):
     out_stream, out_subject = r.names.output(0)
     _, in_subject = r.names.input(0)
     for n in (1, 2, 3):
-        loop.run(r.probe.js.publish(out_subject, encode_out([]),
+        loop.run(r.probe.js.publish(out_subject, b"",
                                     headers={"Nats-Msg-Id": f"elsewhere:{n}"}))
     for n in (1, 2, 3, 4):
         rec = Records()
@@ -476,7 +472,7 @@ def test_the_same_fix_message_in_two_entries_is_worked_once_until_a_session_rese
         entry(("F", pm1, fix_bytes("PM1", 1, nos("C")))),         # skipped again
     ]
     part, payloads = replay(config, 0, entries)
-    assert part.counts["duplicates"] == 2 and part.counts["inputs"] == 3
+    assert part.worker.duplicates == 2 and part.worker.inputs == 3
     assert [[m[11] for _, m in outputs([p])] for p in payloads] == [["A"], ["B"], ["C"], []]
     assert all(order_exists(part.engine, c, "PM1") for c in "ABC")
     assert len(part.engine.orders()) == 3

@@ -31,6 +31,9 @@ cdef enum:
     SYNC_ALWAYS = 2           # each record before the engine takes it
 
 
+cdef uint32_t crc32_of(const char* data, Py_ssize_t n) noexcept nogil
+
+
 cdef class Records:
     cdef readonly int64_t seq             # the last record's sequence number (0: none yet)
     cdef char* buf                        # records added since the last commit (or take): buf[:len]

@@ -32,8 +32,8 @@ import time
 from nats.js import api
 
 from fastcore import config as _config
-from fastcore.cluster.log import NATS_ERRORS, Names, connect, decode_out, setup
-from fastcore.errors import ClusterError
+from fastcore.cluster.log import NATS_ERRORS, Names, connect, setup
+from fastcore.errors import ClusterError, JournalError
 from fastcore.server.app import Server, _log_line
 
 log = logging.getLogger("fastcore.cluster")
@@ -56,7 +56,7 @@ class Gateway(Server):
         self.parts = self.names.partitions
         self.sending = [False] * self.parts
         self.cursors = [0] * self.parts
-        self.counts = {"entries": 0, "retries": 0, "outputs": 0}
+        self.counts = {"entries": 0, "retries": 0, "outputs": 0, "unreadable": 0}
         self._tasks: set[asyncio.Task] = set()
         self.nc = self.js = None
         os.makedirs(config.server.store, exist_ok=True)
@@ -143,10 +143,13 @@ class Gateway(Server):
             n = msg.metadata.sequence.stream
             if n <= self.cursors[p]:
                 return
-            out = decode_out(msg.data)
             self.cursors[p] = n
             self.counts["outputs"] += 1
-            self.acceptor.send(out, time.time_ns())   # numbered, stored, written
+            try:
+                self.acceptor.relay(msg.data, time.time_ns())     # numbered, stored, written
+            except JournalError as exc:     # not an engine's: nothing of it can be delivered
+                self.counts["unreadable"] += 1
+                self.acceptor.log("cluster", f"{self.names.output(p)[0]} entry {n}", str(exc))
             self._save_cursors()
         return receive
 

@@ -7,8 +7,8 @@ Per partition ``p`` (``name`` is ``cluster.name``):
   first input's id as its NATS message id (a retried publish is dropped by
   the stream's duplicate window).
 * ``<name>_out_<p>``, subject ``<name>.out.<p>``: what the engine sent for
-  each entry, entry ``n`` of the output for entry ``n`` of the input (a
-  msgpack list of ``[user, message]``). Published by the primary only, with
+  each entry, entry ``n`` of the output for entry ``n`` of the input (its
+  messages framed with their users: ``fastcore.cluster.entries``). Published by the primary only, with
   the message id ``<p>:<n>`` and the expected last sequence ``n - 1``: a
   second engine's publish of the same entry is a duplicate, and one whose
   view of the stream is stale is refused (``Fenced``).
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import msgspec
 import nats
 from nats.js import api
 from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
@@ -37,8 +36,6 @@ DUPLICATE_WINDOW = 120.0                # s the streams remember message ids
 JS_UNAVAILABLE = 10008                  # JetStream's error code while it has no leader
 NATS_ERRORS = (nats.errors.Error, asyncio.TimeoutError, OSError)
 """What a NATS call may raise when the cluster is away or slow."""
-encode_out = msgspec.msgpack.Encoder().encode
-decode_out = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
 
 
 class Names:

@@ -51,28 +51,15 @@ from nats.js.errors import (APIError, KeyDeletedError, KeyNotFoundError,
 
 from fastcore import config as _config
 from fastcore import snapshot as _snapshot
-from fastcore.cluster.log import NATS_ERRORS, Names, connect, encode_out, retry, setup
+from fastcore.cluster.entries import Worker
+from fastcore.cluster.log import NATS_ERRORS, Names, connect, retry, setup
 from fastcore.engine import Engine
 from fastcore.errors import ClusterError, Fenced
-from fastcore.journal import frames
-from fastcore.recovery import apply
 
 log = logging.getLogger("fastcore.cluster")
 
 WINDOW = 256                    # output entries in flight at once
 ORDER_IDS = 10 ** 12            # OrderIDs per partition
-
-
-def msg_seq_num(data: bytes) -> int:
-    """MsgSeqNum (34) of a whole FIX message (-1 when it has none)."""
-    i = data.find(b"\x0134=")
-    if i < 0:
-        return -1
-    j = data.find(b"\x01", i + 4)
-    try:
-        return int(data[i + 4:j])
-    except ValueError:
-        return -1
 
 
 def partition_config(config, p: int):
@@ -105,17 +92,16 @@ class Partition:
         self.in_stream, self.in_subject = self.names.input(partition)
         self.out_stream, self.out_subject = self.names.output(partition)
         self.key = f"p{partition}"
-        self.engine: Engine | None = None
+        self.worker: Worker | None = None   # the engine, and what it took from each user
         self.applied = 0                # the last input entry worked
-        self.last_in: list[int] = []    # per user: the last MsgSeqNum taken
         self.published = 0              # the output stream's last entry, as last seen
         self.pending: collections.deque = collections.deque()   # (n, payload) above published
         self.primary = False
         self.revision = 0               # the lease's revision: ours while primary
         self.renewed = 0.0              # when we last renewed it (clock)
         self.seen = (0, 0.0)            # standby: (the lease's revision, when it last changed)
-        self.counts = {"entries": 0, "inputs": 0, "duplicates": 0, "refused": 0,
-                       "outputs": 0, "fenced": 0, "takeovers": 0, "snapshots": 0}
+        self.counts = {"entries": 0, "outputs": 0, "fenced": 0, "takeovers": 0,
+                       "snapshots": 0}
         self.snapshot_at = 0            # the last entry a snapshot was taken at
         self.upload: tuple | None = None    # a snapshot waiting for its outputs to be out
         self.failed: BaseException | None = None
@@ -135,13 +121,11 @@ class Partition:
         self.obs = await retry(lambda: self.js.object_store(self.names.snapshots))
         snap = await retry(self._snapshot)
         if snap is None:
-            self.engine = Engine(self.config)
+            self.worker = Worker(Engine(self.config))
             self.applied = 0
-            self.last_in = [0] * len(self.engine.sessions)
         else:
-            self.engine = snap.engine()
+            self.worker = Worker(snap.engine(), snap.last_in)
             self.applied = snap.seq
-            self.last_in = list(snap.last_in) or [0] * len(self.engine.sessions)
         self.snapshot_at = self.applied
         self.published = (await retry(lambda: self.js.stream_info(self.out_stream))
                           ).state.last_seq
@@ -195,36 +179,20 @@ class Partition:
         self.work(n, msg.data)
 
     def work(self, n: int, data: bytes) -> None:
-        """Work input entry ``n``: each record in turn (a FIX message already
-        taken from its user is skipped); its output joins ``pending``."""
-        engine = self.engine
-        out: list = []
-        for record in frames(data, f"{self.in_stream} entry {n}"):
-            if record.kind == "S":
-                self.last_in[record.user] = 0
-                continue
-            if record.kind == "F":
-                seq = msg_seq_num(record.data)
-                if seq <= self.last_in[record.user]:
-                    self.counts["duplicates"] += 1
-                    continue
-                self.last_in[record.user] = seq
-            engine, sent, refused = apply(engine, record)
-            self.counts["inputs"] += 1
-            self.counts["refused"] += refused
-            out.extend(sent)
-        self.engine = engine
-        engine.audit.take()
+        """Work input entry ``n`` (``Worker.work``: a FIX message already
+        taken from its user is skipped); its output entry joins ``pending``."""
+        out = self.worker.work(data, f"{self.in_stream} entry {n}")
         self.applied = n
         self.counts["entries"] += 1
         if n > self.published:
-            self.pending.append((n, encode_out(out)))
+            self.pending.append((n, out))
             self._wake.set()
         if self.primary and self.cfg.snapshot_every and \
                 n - self.snapshot_at >= self.cfg.snapshot_every and self.upload is None:
             self.snapshot_at = n
+            engine = self.worker.engine
             self.upload = (n, _snapshot.Snapshot.of(n, engine.config, engine.state(),
-                                                    last_in=list(self.last_in)))
+                                                    last_in=self.worker.last_in))
 
     # ---- output ------------------------------------------------------------------
 
@@ -347,6 +315,10 @@ class Partition:
 
     # ---- the edge ------------------------------------------------------------------
 
+    @property
+    def engine(self) -> Engine:
+        return self.worker.engine
+
     def state_hash(self) -> str:
         return self.engine.state_hash()
 
@@ -354,4 +326,6 @@ class Partition:
         """What the node is doing, for its log and the tests."""
         return {"partition": self.p, "node": self.node, "primary": self.primary,
                 "applied": self.applied, "published": self.published,
-                "pending": len(self.pending), "hash": self.engine.state_hash(), **self.counts}
+                "pending": len(self.pending), "hash": self.engine.state_hash(),
+                "inputs": self.worker.inputs, "duplicates": self.worker.duplicates,
+                "refused": self.worker.refused, **self.counts}

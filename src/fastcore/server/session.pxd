@@ -123,6 +123,7 @@ cdef class Acceptor:
     cdef readonly object config           # fastcore.config.Config
     cdef readonly dict sessions           # (sender, target) bytes → Session
     cdef readonly dict users              # user name → its order Session
+    cdef list by_user                     # the engine's user index → its order Session (or None)
     cdef list drop_copies
     cdef list dirty                       # sessions with something to write this batch
     cdef list closing_list                # connections to close once written
@@ -145,4 +146,6 @@ cdef class Acceptor:
                                           # (the partitions' engines work them); None
 
     cdef int deliver(self, list out, nanos_t now, int64_t replayed=*) except -1
+    cdef int copy(self, Session s, const char* data, Py_ssize_t n, nanos_t now,
+                  int64_t replayed) except -1
     cdef int mark(self, Session s) except -1

@@ -39,6 +39,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcmp, memcpy, memmove
 
 from fastcore._types cimport nanos_t
+from fastcore.cluster.entries cimport OUT_HEAD, out_length, out_user
 from fastcore.cluster.ingress cimport Ingress
 from fastcore.codec.encoder cimport Encoder
 from fastcore.codec.fix44 cimport fc_msgtypes
@@ -57,6 +58,7 @@ from fastcore import config as _config
 from fastcore import recovery as _recovery
 from fastcore import snapshot as _snapshot
 from fastcore.auditfile import count_after, open_append, skip
+from fastcore.cluster.entries import messages
 from fastcore.errors import JournalError
 from fastcore.journal import records as _records
 from fastcore.codec.parser import GARBLE_REASONS
@@ -126,10 +128,13 @@ cdef inline bint sending_time_off(Message m, nanos_t now, nanos_t tolerance) noe
 
 
 cdef inline char stored_type(bytes data) noexcept:
-    """The one-character MsgType of a message this layer wrote (35 follows
-    8 and 9), else 0."""
-    cdef const char* p = PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), i = 10
+    return type_at(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+
+cdef inline char type_at(const char* p, Py_ssize_t n) noexcept:
+    """The one-character MsgType of a message this layer wrote, ``p[:n]``
+    (35 follows 8 and 9), else 0."""
+    cdef Py_ssize_t i = 10
     while i + 4 < n and p[i] != 1:          # past 9=BodyLength
         i += 1
     if i + 5 < n and p[i + 1] == b'3' and p[i + 2] == b'5' and p[i + 3] == b'=' and p[i + 5] == 1:
@@ -851,6 +856,7 @@ cdef class Acceptor:
                 s = Session(self, cfg, -1, copied, store_dir)
                 self.drop_copies.append(s)
             self.sessions[(s.sender, s.target)] = s
+        self.by_user = [self.users.get(name) for name in self.engine.sessions]
         if start is not None:
             self.recover(start)
         else:
@@ -994,29 +1000,33 @@ cdef class Acceptor:
         ExecutionReport also to the drop copies of the user's firm. Those of
         a ``replayed`` journal record go only to the sessions whose stores
         lack them."""
-        cdef Session s, dc
+        cdef Session s
         cdef bytes data
-        cdef Py_ssize_t n
         for name, data in out:
             s = <Session>self.users[name]
-            if self.ingress is not None:            # a partition's: numbered here
-                n = s.enc.rewrap(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
-                                 s.next_seq(), now, False, None)
-                s.put_raw(s.enc.buf + s.enc.start, n)
-            elif replayed == 0 or (s.store.journal_seq < replayed
-                                   and not s.stored(PyBytes_AS_STRING(data),
-                                                    PyBytes_GET_SIZE(data))):
+            if replayed == 0 or (s.store.journal_seq < replayed
+                                 and not s.stored(PyBytes_AS_STRING(data),
+                                                  PyBytes_GET_SIZE(data))):
                 s.put(data)
-            if self.drop_copies and stored_type(data) == b'8':
-                for dc in self.drop_copies:
-                    if s.user in dc.firm_users and (replayed == 0
-                                                    or dc.store.journal_seq < replayed):
-                        n = dc.enc.rewrap(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
-                                          dc.next_seq(), now, False, s.target)
-                        if replayed == 0 or not dc.stored(dc.enc.buf + dc.enc.start, n):
-                            dc.put_raw(dc.enc.buf + dc.enc.start, n)
+            self.copy(s, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), now, replayed)
         for watcher in self.watchers:
             watcher(out)
+        return 0
+
+    cdef int copy(self, Session s, const char* data, Py_ssize_t n, nanos_t now,
+                  int64_t replayed) except -1:
+        """``s``'s message ``data[:n]``, when an ExecutionReport, to the drop
+        copies of its user's firm (for a ``replayed`` record, those whose
+        stores lack it)."""
+        cdef Session dc
+        cdef Py_ssize_t k
+        if not self.drop_copies or type_at(data, n) != b'8':
+            return 0
+        for dc in self.drop_copies:
+            if s.user in dc.firm_users and (replayed == 0 or dc.store.journal_seq < replayed):
+                k = dc.enc.rewrap(data, n, dc.next_seq(), now, False, s.target)
+                if replayed == 0 or not dc.stored(dc.enc.buf + dc.enc.start, k):
+                    dc.put_raw(dc.enc.buf + dc.enc.start, k)
         return 0
 
     # ---- the Python edge --------------------------------------------------------------
@@ -1028,9 +1038,39 @@ cdef class Acceptor:
 
     def send(self, list out, nanos_t now):
         """Deliver messages the engine returned to a Python call (an
-        operator's command, an embedded client's order) and write them;
-        on a cluster's gateway, the messages of a partition's log entry."""
+        operator's command, an embedded client's order) and write them."""
         self.deliver(out, now)
+        self.flush(now)
+
+    def relay(self, bytes entry not None, nanos_t now):
+        """A cluster's gateway: deliver and write the messages of a
+        partition's output entry (``fastcore.cluster.entries``), each
+        numbered for its session here and copied to the drop copies.
+        JournalError, and nothing delivered, when the entry does not read
+        whole or names a user with no session."""
+        cdef const char* p = PyBytes_AS_STRING(entry)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(entry), pos = 0, n
+        cdef Session s
+        while pos < size:                   # all of it readable before any of it goes
+            if size - pos < OUT_HEAD or size - pos - OUT_HEAD < out_length(p + pos):
+                raise JournalError("output entry", pos, "a message cut short")
+            if out_user(p + pos) >= len(self.by_user) or self.by_user[out_user(p + pos)] is None:
+                raise JournalError("output entry", pos, f"a message to user "
+                                   f"{out_user(p + pos)}, who has no session here")
+            pos += OUT_HEAD + out_length(p + pos)
+        pos = 0
+        while pos < size:
+            s = <Session>self.by_user[out_user(p + pos)]
+            n = out_length(p + pos)
+            pos += OUT_HEAD
+            s.put_raw(s.enc.buf + s.enc.start,
+                      s.enc.rewrap(p + pos, n, s.next_seq(), now, False, None))
+            self.copy(s, p + pos, n, now, 0)
+            pos += n
+        if self.watchers:
+            out = [(self.engine.sessions[u], m) for u, m in messages(entry)]
+            for watcher in self.watchers:
+                watcher(out)
         self.flush(now)
 
     def closing(self, Connection conn):
