@@ -14,14 +14,15 @@ One rig for the module, each piece its own process on 127.0.0.1 (on a
 * the single node, ``fastcore serve`` (its journal and all, as in
   test_server.py);
 * the load client (the flood driver) and the raw publisher (nats-py) in
-  this process.
+  this process;
+* while test_cluster_skeleton runs, its two relays (benchmarks/log_relay.py).
 
-Every NATS client (engines, gateway, raw publisher) connects to node n0, and
-n0 leads the streams they use (input, output, the leases' bucket, the raw
-publisher's): a leader placed at random puts a route hop, or none, between a
-publisher and its stream (~0.4 ms a publish here): the raw publisher's
-figure moved 2x between runs with it. This is the placement with the
-fewest hops, the same for every run.
+Every NATS client (engines, gateway, raw publisher, skeleton) connects to
+node n0, and n0 leads the streams they use (input, output, the leases'
+bucket, the raw publisher's, the skeleton's): a leader placed at random
+puts a route hop, or none, between a publisher and its stream (~0.4 ms a
+publish here): the raw publisher's figure moved 2x between runs with it.
+This is the placement with the fewest hops, the same for every run.
 
 Every user trades alone (``config.alone``), as in test_server.py. Figures go
 into extra_info (bench_check reads them): ``ns_per_order`` = 1e9 / orders per
@@ -34,7 +35,8 @@ second, latencies in ns from the flood's HDR histogram.
   after a warm-up; the median round's throughput. It also reads back what
   the rounds made of the input stream: entries, their mean size, FIX
   messages per entry, and a sample of the entries themselves (from the
-  middle half of each round: the steady state) for the peer.
+  middle half of each round: the steady state) for the peer, and the
+  output stream's bytes per input stream byte (``grow``) for the skeleton.
 * ``test_cluster_raw_publish``: the peer: a nats-py client (uvloop, as the
   gateway) publishing those sampled entries, the gateway's own bytes (its
   journal records of the FIX messages), round-robin to an R3 file stream of
@@ -45,6 +47,21 @@ second, latencies in ns from the flood's HDR histogram.
 * ``test_cluster_raw_publish_async``: information only: the same entries
   with RAW_WINDOW publishes in flight (``publish_async``): the stream's
   capacity when the publisher does not wait for each acknowledgement.
+* ``test_cluster_skeleton``: the design's NATS-only ceiling on this
+  machine: the cluster's NATS path with no fastcore work. This process
+  publishes the sampled entries to an input stream (R3, file, one publish
+  in flight); two relays (benchmarks/log_relay.py) follow it with ordered
+  consumers as the engines do: the primary republishes entry n, grown by
+  the output's bytes per input byte that test_cluster_pipelined measured
+  (``grow``, ~1.75), as entry n of an output stream (R3, file; expected
+  last sequence n - 1; one batch in flight), the standby only consumes;
+  this process follows the output stream as the gateway does. A closed
+  loop of k entries outstanding (published, output not back), k = 4
+  sessions x WINDOW orders / FIX messages per entry, rounded up: 2 here
+  (~130-190 FIX messages an entry), what the cluster's flood holds. An
+  entry's orders count once its output is back; the median of RAW_ROUNDS
+  rounds. No FIX, no engine, no journal: what the design costs on NATS
+  here, whatever fastcore's code costs.
 * ``test_cluster_single_pipelined``: the same floods against the single node.
 * ``test_cluster_single_paced`` / ``test_cluster_paced``: an open loop at
   PACED_RATE orders/s (latency from each order's due time: no coordinated
@@ -59,6 +76,7 @@ second, latencies in ns from the flood's HDR histogram.
 """
 import asyncio
 import json
+import math
 import re
 import statistics
 import subprocess
@@ -68,7 +86,7 @@ import time
 
 import pytest
 
-from conftest import QUICK
+from conftest import HERE, QUICK
 from fastcore.config import alone
 from fastcore.flood import Options, flood
 from fastcore.flood.report import histograms
@@ -82,6 +100,7 @@ PIPE_ROUNDS = 3 if QUICK else 5
 RAW_ENTRIES = 300 if QUICK else 1_000       # per round
 RAW_ROUNDS = 3 if QUICK else 5
 RAW_WINDOW = 64
+SKELETON_WAIT = 10.0                        # s for an output to come back, or the test fails
 PACED_RATE = 10_000
 PACED_S = 1.5 if QUICK else 5.0
 SAMPLE = 240                                # entries fetched back for the peer, all rounds
@@ -298,24 +317,27 @@ def fix_records(entry):
 
 def cluster_pipelined(rig):
     """The warm-up and the rounds through the gateway; the entries they made
-    (counts, sizes, a sample from the middle half of each round) go in
-    rig.state."""
-    stream = f"{NAME}_in_0"
+    (counts, sizes, a sample from the middle half of each round) and the
+    output stream's bytes per input stream byte (``grow``) go in rig.state."""
+    stream, out = f"{NAME}_in_0", f"{NAME}_out_0"
     run_flood(rig.gateway_port, count=PIPE_COUNT // 5, window=WINDOW)
-    results, entries, nbytes, sample = [], 0, 0, []
+    results, entries, nbytes, out_bytes, sample = [], 0, 0, 0, []
     for _ in range(PIPE_ROUNDS):
-        before = stream_state(rig, stream)
+        before, out_before = stream_state(rig, stream), stream_state(rig, out)
         results.append(run_flood(rig.gateway_port, count=PIPE_COUNT, window=WINDOW))
-        after = stream_state(rig, stream)
+        after, out_after = stream_state(rig, stream), stream_state(rig, out)
         first, last = before.last_seq + 1, after.last_seq
         entries += last - first + 1
         nbytes += after.bytes - before.bytes
+        out_bytes += out_after.bytes - out_before.bytes
         lo, hi = first + (last - first) // 4, last - (last - first) // 4
         step = max(1, (hi - lo + 1) * PIPE_ROUNDS // SAMPLE)
         sample += fetch(rig, stream, range(lo, hi + 1, step))
     sent = sum(r.sent for r in results)
     rig.state["entries"] = sample
+    rig.state["grow"] = out_bytes / nbytes
     info = dict(entries=entries, entry_bytes=round(nbytes / entries),
+                grow=round(out_bytes / nbytes, 2),
                 orders_per_entry=round(sent / entries, 1),
                 sample_orders_per_entry=round(sum(map(fix_records, sample)) / len(sample), 1))
     return results, info
@@ -328,11 +350,20 @@ def test_cluster_pipelined(benchmark, rig):
 
 # ---- the peer: raw batched nats-py publishing ---------------------------------------
 
+async def log_stream(nc, stream, subject):
+    """A stream of the input stream's configuration (R3, file), led by n0
+    as the input stream is: by the node its clients talk to."""
+    from nats.js import api
+    from fastcore.cluster.log import DUPLICATE_WINDOW
+    await nc.jetstream(timeout=5.0).add_stream(api.StreamConfig(
+        name=stream, subjects=[subject], storage=api.StorageType.FILE, num_replicas=3,
+        duplicate_window=DUPLICATE_WINDOW, max_msg_size=-1, discard=api.DiscardPolicy.OLD))
+    await lead_on(nc, stream)
+
+
 def raw_publish(rig, window):
     """Orders/s of RAW_ROUNDS rounds of RAW_ENTRIES publishes of the sampled
     entries to a stream of their own (made, then deleted)."""
-    from nats.js import api
-    from fastcore.cluster.log import DUPLICATE_WINDOW
     if "entries" not in rig.state:          # run alone: the gateway's entries first
         cluster_pipelined(rig)
     entries = rig.state["entries"]
@@ -341,11 +372,7 @@ def raw_publish(rig, window):
 
     async def run(nc):
         js = nc.jetstream(timeout=5.0)
-        await js.add_stream(api.StreamConfig(
-            name=stream, subjects=[subject], storage=api.StorageType.FILE, num_replicas=3,
-            duplicate_window=DUPLICATE_WINDOW, max_msg_size=-1,
-            discard=api.DiscardPolicy.OLD))
-        await lead_on(nc, stream)           # as the input stream: led by the node it talks to
+        await log_stream(nc, stream, subject)
         n = 0
 
         async def burst(k):
@@ -378,22 +405,117 @@ def raw_publish(rig, window):
                        orders_per_entry=round(sum(counts) / len(counts), 1))
 
 
-def record_raw(benchmark, rates, info, window):
+def record_raw(benchmark, rates, **info):
     median = statistics.median(rates)
     benchmark.extra_info.update(throughput=round(median), ns_per_order=1e9 / median,
-                                rounds=[round(r) for r in rates], window=window,
+                                rounds=[round(r) for r in rates],
                                 entries_per_round=RAW_ENTRIES, quick=QUICK, **info)
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
 
 
 def test_cluster_raw_publish(benchmark, rig):
     rates, info = raw_publish(rig, 1)
-    record_raw(benchmark, rates, info, 1)
+    record_raw(benchmark, rates, window=1, **info)
 
 
 def test_cluster_raw_publish_async(benchmark, rig):
     rates, info = raw_publish(rig, RAW_WINDOW)
-    record_raw(benchmark, rates, info, RAW_WINDOW)
+    record_raw(benchmark, rates, window=RAW_WINDOW, **info)
+
+
+# ---- the skeleton: the design's NATS path with no fastcore work ----------------------
+
+def skeleton(rig):
+    """Orders/s of RAW_ROUNDS rounds of RAW_ENTRIES entries through the
+    cluster's NATS path alone: this process publishes the sampled entries to
+    an input stream (one publish in flight, as the gateway), two log_relay.py
+    processes follow it (the primary republishes each entry, grown as the
+    engine's output is, to an output stream; the standby only consumes) and
+    this process follows the output stream. A closed loop of ``k`` entries
+    outstanding (published, output not back), ``k`` the entries the
+    cluster's flood holds (4 sessions x WINDOW orders), rounded up: the
+    ceiling is not lowered by a rounding; an entry's orders count once its
+    output is back."""
+    if "entries" not in rig.state:          # run alone: the gateway's entries first
+        cluster_pipelined(rig)
+    entries, grow = rig.state["entries"], rig.state["grow"]
+    counts = [fix_records(e) for e in entries]
+    per_entry = sum(counts) / len(counts)
+    k = math.ceil(len(SESSIONS) * WINDOW / per_entry)
+    (ins, insub), (outs, outsub) = [(f"{NAME}_sk_{s}", f"{NAME}.sk.{s}") for s in ("in", "out")]
+
+    async def make(nc):
+        await log_stream(nc, ins, insub)
+        await log_stream(nc, outs, outsub)
+
+    async def drive(nc):
+        from nats.js import api
+        js = nc.jetstream(timeout=5.0)
+        back, wake = 0, asyncio.Event()     # outputs back: entry n's is output entry n
+
+        async def output(msg):
+            nonlocal back
+            back += 1
+            wake.set()
+
+        async def until(done, what):
+            while not done():
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), SKELETON_WAIT)
+                except asyncio.TimeoutError:
+                    raise AssertionError(f"skeleton: {what} {SKELETON_WAIT} s: {back} outputs "
+                                         f"back of {n} entries; relays: " + " | ".join(
+                                             "".join(r.lines[-3:]) for r in relays)) from None
+
+        await js.subscribe(outsub, stream=outs, cb=output, ordered_consumer=True,
+                           idle_heartbeat=0.5,
+                           config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.NEW),
+                           pending_msgs_limit=1 << 20, pending_bytes_limit=1 << 30)
+        n = 0
+
+        async def burst(count):
+            nonlocal n
+            orders, t0 = 0, time.perf_counter()
+            for _ in range(count):
+                await until(lambda: n - back < k, "no output back in")
+                i = n % len(entries)
+                await js.publish(insub, entries[i], timeout=2.0,
+                                 headers={"Nats-Msg-Id": f"sk:{n}"})
+                orders += counts[i]
+                n += 1
+            await until(lambda: back == n, "the last outputs not back in")
+            return orders / (time.perf_counter() - t0)
+
+        await burst(RAW_ENTRIES // 3)       # warm-up
+        return [await burst(RAW_ENTRIES) for _ in range(RAW_ROUNDS)]
+
+    async def drop(nc):
+        js = nc.jetstream(timeout=5.0)
+        for stream in (ins, outs):
+            await js.delete_stream(stream)
+
+    uv(_client(rig.url, make))
+    relays = []
+    try:
+        for role in (["--publish"], []):    # the primary, then the standby
+            relays.append(Proc([sys.executable, str(HERE / "log_relay.py"), rig.url,
+                                ins, insub, outs, outsub, *role, "--grow", f"{grow:.3f}"],
+                               rig.tmp))
+            relays[-1].wait_for(r"^ready")
+        rates = uv(_client(rig.url, drive))
+    finally:
+        for relay in relays:
+            relay.stop()
+        uv(_client(rig.url, drop))
+    assert [r.proc.returncode for r in relays] == [0, 0], [r.lines[-3:] for r in relays]
+    return rates, dict(k=k, grow=round(grow, 2), orders_per_entry=round(per_entry, 1),
+                       entry_bytes=round(sum(map(len, entries)) / len(entries)))
+
+
+def test_cluster_skeleton(benchmark, rig):
+    rates, info = skeleton(rig)
+    record_raw(benchmark, rates, **info)
 
 
 # ---- the single node, and the added latency ------------------------------------------
