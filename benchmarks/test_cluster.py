@@ -70,9 +70,6 @@ second, latencies in ns from the flood's HDR histogram.
   50k/s; this machine's cluster does not sustain that open loop (its
   pipelined peak is ~35-50k/s; 30k/s open loop builds a backlog, 20k/s just
   holds on a quiet machine), so PACED_RATE is 10k/s, half of what it holds.
-  The paced runs use asyncio's own event loop: under uvloop the flood
-  driver's 0.5 ms poll (``asyncio.sleep(0.0005)``) is a 0 ms timer, a busy
-  loop that takes one of the two cores from the servers.
 """
 import asyncio
 import json
@@ -229,10 +226,9 @@ def run_flood(port, **options):
     return uv(flood(Options(port=port, sessions=SESSIONS, **options)))
 
 
-def paced(port, rate):
-    """An open loop at ``rate`` under asyncio's own event loop (see above)."""
-    return asyncio.run(flood(Options(port=port, sessions=SESSIONS, count=int(rate * PACED_S),
-                                     rate=rate)))
+def paced(port):
+    """An open loop at PACED_RATE for PACED_S; the Result."""
+    return run_flood(port, count=int(PACED_RATE * PACED_S), rate=PACED_RATE)
 
 
 def latencies(result):
@@ -525,7 +521,7 @@ def test_cluster_single_pipelined(benchmark, rig):
 
 
 def test_cluster_single_paced(benchmark, rig):
-    result = paced(rig.single_port, PACED_RATE)
+    result = paced(rig.single_port)
     rig.state["single_paced"] = result
     record(benchmark, [result], rate=PACED_RATE)
 
@@ -533,9 +529,9 @@ def test_cluster_single_paced(benchmark, rig):
 def test_cluster_paced(benchmark, rig):
     single = rig.state.get("single_paced")
     if single is None:                      # run alone: the single node's first
-        single = paced(rig.single_port, PACED_RATE)
+        single = paced(rig.single_port)
         check(single)
-    result = paced(rig.gateway_port, PACED_RATE)
+    result = paced(rig.gateway_port)
     base = latencies(single)["p50_ns"]
     record(benchmark, [result], rate=PACED_RATE, single_p50_ns=base,
            added_p50_ns=latencies(result)["p50_ns"] - base)
