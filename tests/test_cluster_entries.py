@@ -131,6 +131,22 @@ def test_counts_and_last_in_carry_over_a_snapshot():
         Worker(Engine(CONFIG), [0, 0, 0])
 
 
+def test_other_kinds_of_record_go_through_recovery_apply():
+    """A reset (R) in an entry: the engine after it is a new one of the
+    record's configuration (the order before it gone); a reset to other
+    users is refused: the MsgSeqNums taken are per user."""
+    from fastcore.recovery import reset
+    worker = Worker(Engine(CONFIG))
+    worker.work(entry(("F", 0, fix(0, 2, "A"))))
+    assert len(worker.engine.orders()) == 1
+    worker.work(entry(("R", -1, reset(CONFIG)), ("F", 0, fix(0, 3, "B"))))
+    assert len(worker.engine.orders()) == 1
+    assert worker.engine.order_state("B", USERS[0]) == "New"
+    fewer = _config.load(_config.merge(_config.alone(), {"users": _config.alone()["users"][:2]}))
+    with pytest.raises(JournalError, match="an engine of 2 users, not 5"):
+        worker.work(entry(("R", -1, reset(fewer))))
+
+
 def test_an_empty_entry_makes_an_empty_output():
     assert Worker(Engine(CONFIG)).work(b"") == b""
 

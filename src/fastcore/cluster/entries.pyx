@@ -181,7 +181,11 @@ cdef class Worker:
     cdef int _other(self, record) except -1:
         cdef bint refused
         self.inputs += 1
-        self.engine, sent, refused = apply(self.engine, record)
+        engine, sent, refused = apply(self.engine, record)
+        if len(engine.sessions) != self.users:     # a reset (R) to other users: last_in is theirs
+            raise JournalError("entry", None, f"a reset to an engine of {len(engine.sessions)} "
+                               f"users, not {self.users}")
+        self.engine = engine
         self.refused += refused
         return self._put(sent)
 
