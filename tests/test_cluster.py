@@ -40,6 +40,7 @@ from clusterkit import (Flood, LoopThread, Rig, cluster_table, fix_bytes, gap_af
                         keep_leaders_off, meta_leader, nos, order_exists, outputs, replay, until, wall,
                         write_config)
 from fastcore.cluster.natsd import NatsCluster, free_ports
+from fastcore.codec import parse
 from fastcore.errors import ClusterError
 
 NAMES = itertools.count(1)                  # cluster names: unique on the shared NATS
@@ -656,6 +657,35 @@ def test_orders_after_a_gateway_restart_and_a_session_reset_are_answered(rig):
     assert r.status("p0-a")["duplicates"] == 0
     ids = [m.headers.get("Nats-Msg-Id") for m in r.probe.entries(r.names.input(0)[0])]
     assert len([i for i in ids if ":reset:" in i]) == 2 and len(set(ids)) == len(ids)
+
+
+def test_a_restarted_gateway_completes_the_last_entry_a_crash_cut_short(rig):
+    """The gateway stopped while relaying an output entry: its cursors name
+    it, PM1's store does not have it (its files as they were before it).
+    The next gateway relays that entry again, to the sessions that lack it
+    only: PM1's store gets R2's report once, numbered on from R1's."""
+    r = rig()
+    part = r.partition(0, "p0-a")
+    until(lambda: part.primary, 5, "primary")
+    r.start_gateway()
+    c = r.fix("PM1")
+    c.send("D", nos("R1"))
+    c.wait(lambda m: m.get_str(35) == "8" and m.get_str(11) == "R1")
+    store = r.gateway.acceptor.users["PM1"].store
+    paths = [store.path, store.path[:-len(".msgs")] + ".seqs"]
+    before = {path: open(path, "rb").read() for path in paths}
+    c.send("D", nos("R2"))
+    c.wait(lambda m: m.get_str(35) == "8" and m.get_str(11) == "R2")
+    r.stop_gateway()
+    for path, data in before.items():               # PM1's store without R2's report
+        with open(path, "wb") as f:
+            f.write(data)
+    r.start_gateway()
+    store = r.gateway.acceptor.users["PM1"].store
+    reports = [parse(data) for _, data in store.get(1, store.next_out - 1)
+               if parse(data).get_str(35) == "8"]
+    assert [(m.get_str(11), m.get_str(150)) for m in reports] == [("R1", "0"), ("R2", "0")]
+    assert int(reports[1].get_str(34)) == int(reports[0].get_str(34)) + 1
 
 
 def test_two_engines_started_at_once_on_a_new_cluster_both_start(rig, loop):

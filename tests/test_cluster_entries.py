@@ -70,7 +70,8 @@ def reference(entries: list[bytes]) -> tuple[list[list], str, list[int]]:
     return outs, engine.state_hash(), last_in
 
 
-# one record: ("F", user, MsgSeqNum step (0: a resend of the last), a kind of message) or ("S", user)
+# one record: ("F", user, MsgSeqNum step (0: a resend of the last), a kind of message),
+# or ("S", user)
 RECORD = st.one_of(
     st.tuples(st.just("F"), st.integers(0, 3), st.integers(0, 2),
               st.sampled_from(["buy", "sell", "unknown symbol", "bad side", "garbled"])),
@@ -193,33 +194,48 @@ def test_messages_refuses_a_cut_entry():
 
 # ---- the gateway's side ------------------------------------------------------------
 
+def gateway_at(store):
+    from fastcore.server.session import Acceptor
+    return Acceptor(_config.load(_config.merge(_config.alone(), {
+        "server": {"store": str(store)}, "cluster": {"enabled": True}})))
+
+
 @pytest.fixture
 def gateway(tmp_path):
-    from fastcore.server.session import Acceptor
-    config = _config.load(_config.merge(_config.alone(), {
-        "server": {"store": str(tmp_path)}, "cluster": {"enabled": True}}))
-    return Acceptor(config)
+    acceptor = gateway_at(tmp_path)
+    yield acceptor
+    acceptor.close()
 
 
-def stored(acceptor, user: int) -> list[dict]:
+def stored(acceptor, user: int) -> list[bytes]:
     s = acceptor.users[USERS[user]]
-    return [parse(data).to_dict() for _, data in s.store.get(1, s.store.next_out - 1)]
+    return [data for _, data in s.store.get(1, s.store.next_out - 1)]
+
+
+def fields(messages: list[bytes]) -> list[dict]:
+    """The messages' fields but those a numbering sets."""
+    return [{t: v for t, v in parse(m).to_dict().items() if t not in (9, 10, 34, 49, 56)}
+            for m in messages]
+
+
+def three_reports() -> bytes:
+    return Worker(Engine(CONFIG)).work(entry(
+        ("F", 0, fix(0, 7, "A")), ("F", 1, fix(1, 3, "B", side="2")), ("F", 0, fix(0, 8, "C"))))
 
 
 def test_relay_numbers_each_message_for_its_session(gateway):
     """An output entry's messages go to their users' sessions, numbered by
-    each session (MsgSeqNum 1, 2, ...), their bodies as the engine wrote them."""
-    worker = Worker(Engine(CONFIG))
-    out = worker.work(entry(("F", 0, fix(0, 7, "A")), ("F", 1, fix(1, 3, "B", side="2")),
-                            ("F", 0, fix(0, 8, "C"))))
-    sent = messages(out)
-    gateway.relay(out, T0)
+    each session (MsgSeqNum 1, 2, ...), their bodies and SendingTime as the
+    engine wrote them; the stores count the entry in (journal_seq)."""
+    out = three_reports()
+    gateway.relay(out, T0 + 5, 7)
     for user in (0, 1):
-        mine = [parse(m).to_dict() for u, m in sent if u == user]
+        mine = [m for u, m in messages(out) if u == user]
         got = stored(gateway, user)
-        assert [int(m[34]) for m in got] == list(range(1, len(mine) + 1))
-        assert [{t: v for t, v in m.items() if t not in (9, 10, 34, 52)} for m in got] == \
-            [{t: v for t, v in m.items() if t not in (9, 10, 34, 52)} for m in mine]
+        assert [int(parse(m).get(34)) for m in got] == list(range(1, len(mine) + 1))
+        assert fields(got) == fields(mine)
+        assert gateway.users[USERS[user]].store.journal_seq == 7
+    assert gateway.users[USERS[2]].store.journal_seq == 0          # not touched
 
 
 @pytest.mark.parametrize("bad", [b"\x00\x00\x05\x00\x00\x00abc",       # cut short
@@ -227,7 +243,49 @@ def test_relay_numbers_each_message_for_its_session(gateway):
 def test_relay_refuses_an_entry_that_does_not_read_whole_and_delivers_none_of_it(gateway, bad):
     good = Worker(Engine(CONFIG)).work(entry(("F", 0, fix(0, 2, "A"))))
     with pytest.raises(JournalError):
-        gateway.relay(good + bad, T0)
+        gateway.relay(good + bad, T0, 1)
     assert stored(gateway, 0) == []
-    gateway.relay(good, T0)                 # the next entry is delivered as ever
-    assert [int(m[34]) for m in stored(gateway, 0)] == [1]
+    gateway.relay(good, T0, 1)              # the next entry is delivered as ever
+    assert [int(parse(m).get(34)) for m in stored(gateway, 0)] == [1]
+
+
+def files(acceptor, user: int) -> dict:
+    """The store files of ``user``'s session: {path: bytes}."""
+    msgs = acceptor.users[USERS[user]].store.path
+    seqs = msgs[:-len(".msgs")] + ".seqs"
+    return {path: open(path, "rb").read() for path in (msgs, seqs)}
+
+
+def put_back(saved: dict) -> None:
+    for path, data in saved.items():
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+@pytest.mark.parametrize("crash", ["after every store", "before a store", "inside a store"])
+def test_an_entry_relayed_again_after_a_crash_reaches_only_the_stores_that_lack_it(
+        tmp_path, crash):
+    """A gateway that stopped while relaying an entry (the cursors name it,
+    its stores were saved one by one): relayed again (``again``) by the next
+    gateway on the same stores, each message is stored once. The crash
+    after every store was saved, before user 1's was (its files as they
+    were), or inside it (its messages in .msgs, its .seqs not rewritten)."""
+    out = three_reports()
+    first = gateway_at(tmp_path)
+    first.relay(Worker(Engine(CONFIG)).work(entry(("F", 1, fix(1, 2, "Z")))), T0, 1)
+    before = files(first, 1)
+    first.relay(out, T0 + 1, 2)
+    want = {u: stored(first, u) for u in (0, 1)}
+    first.close()
+    if crash == "before a store":
+        put_back(before)
+    elif crash == "inside a store":
+        put_back({p: d for p, d in before.items() if p.endswith(".seqs")})
+    again = gateway_at(tmp_path)
+    try:
+        again.relay(out, T0 + 2, 2, again=True)
+        assert {u: stored(again, u) for u in (0, 1)} == want
+        numbers = [int(parse(m).get(34)) for m in stored(again, 1)]
+        assert numbers == list(range(1, len(want[1]) + 1))
+    finally:
+        again.close()

@@ -13,9 +13,13 @@ failed publish retried with the same bytes and message id until the stream
 acknowledges it (the stream drops it if the first one did land).
 
 Outputs: each partition's output stream is followed from the entry after
-the last one delivered (``<store>/cluster.cursors``); each entry's messages
+the last one delivered (``<store>/<name>.cursors``); each entry's messages
 are numbered for their sessions, stored, sent and copied to the drop copies
-as a single node's would be.
+as a single node's would be. The cursors name an entry before it is
+relayed, with its number among all the entries relayed, and the stores it
+touches count that number in (their journal_seq): after a crash, a restart
+relays that last entry again to the sessions whose stores lack it, and only
+to them (``Acceptor.relay``).
 
 The msgspec port, the journal and the audit trail are the single node's:
 on a cluster the input streams are the journal, and the engines keep what
@@ -30,6 +34,7 @@ import os
 import time
 
 from nats.js import api
+from nats.js.errors import NotFoundError
 
 from fastcore import config as _config
 from fastcore.cluster.log import NATS_ERRORS, Names, connect, setup
@@ -38,7 +43,7 @@ from fastcore.server.app import Server, _log_line
 
 log = logging.getLogger("fastcore.cluster")
 
-CURSOR = 21                     # bytes per partition in the cursors file: 20 digits and \n
+CURSOR = 21                     # bytes per line of the cursors file: 20 digits and \n
 
 
 class Gateway(Server):
@@ -55,7 +60,9 @@ class Gateway(Server):
         self.ingress = self.acceptor.ingress
         self.parts = self.names.partitions
         self.sending = [False] * self.parts
-        self.cursors = [0] * self.parts
+        self.cursors = [0] * self.parts     # per partition: the last output entry relayed
+        self.relayed = 0                    # output entries relayed (the stores count in it)
+        self.last = -1                      # the partition of the last one
         self.counts = {"entries": 0, "retries": 0, "outputs": 0, "unreadable": 0}
         self._tasks: set[asyncio.Task] = set()
         self.nc = self.js = None
@@ -69,22 +76,31 @@ class Gateway(Server):
         await setup(self.js, self.cfg)
         fresh = not os.path.exists(self._cursor_path)
         self._cursor_fd = os.open(self._cursor_path, os.O_RDWR | os.O_CREAT, 0o644)
-        saved = os.pread(self._cursor_fd, CURSOR * self.parts, 0).split()
+        saved = [int(c) for c in os.pread(self._cursor_fd, CURSOR * (self.parts + 2), 0).split()]
         for p in range(self.parts):
-            stream, subject = self.names.output(p)
+            stream, _ = self.names.output(p)
             last = (await self.js.stream_info(stream)).state.last_seq
-            cursor = int(saved[p]) if not fresh and p < len(saved) else last
+            cursor = saved[p] if not fresh and p < len(saved) else last
             if cursor > last:
                 self.acceptor.log("cluster", stream, f"the gateway's cursor {cursor} is past the "
                                   f"stream's last entry {last} (a new stream): following it from "
                                   f"{last + 1}")
                 cursor = last
+                saved[p] = -1                   # its last entry is not the one relayed
             self.cursors[p] = cursor
+        if len(saved) == self.parts + 2:
+            self.relayed, self.last = saved[self.parts], saved[self.parts + 1] - 1
+            if self.last >= 0 and saved[self.last] == self.cursors[self.last] > 0:
+                await self._again()
+        else:                                   # a new file: count on from the stores
+            self.relayed = max(s.store.journal_seq for s in self.acceptor.sessions.values())
+        for p in range(self.parts):
+            stream, subject = self.names.output(p)
             await self.js.subscribe(
                 subject, stream=stream, cb=self._receiver(p), ordered_consumer=True,
                 idle_heartbeat=0.5,
                 config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                                          opt_start_seq=cursor + 1),
+                                          opt_start_seq=self.cursors[p] + 1),
                 pending_msgs_limit=1 << 20, pending_bytes_limit=1 << 30)
         self._save_cursors()
         self.ingress.ready = self._ready
@@ -144,14 +160,33 @@ class Gateway(Server):
             if n <= self.cursors[p]:
                 return
             self.cursors[p] = n
+            self.relayed += 1
+            self.last = p
             self.counts["outputs"] += 1
-            try:
-                self.acceptor.relay(msg.data, time.time_ns())     # numbered, stored, written
-            except JournalError as exc:     # not an engine's: nothing of it can be delivered
-                self.counts["unreadable"] += 1
-                self.acceptor.log("cluster", f"{self.names.output(p)[0]} entry {n}", str(exc))
-            self._save_cursors()
+            self._save_cursors()                # first: a crash from here on, see _again
+            self._relay(p, n, msg.data)
         return receive
 
+    def _relay(self, p: int, n: int, data: bytes, again: bool = False) -> None:
+        try:
+            self.acceptor.relay(data, time.time_ns(), self.relayed, again)
+        except JournalError as exc:         # not an engine's: nothing of it can be delivered
+            self.counts["unreadable"] += 1
+            self.acceptor.log("cluster", f"{self.names.output(p)[0]} entry {n}", str(exc))
+
+    async def _again(self) -> None:
+        """The last entry the cursors name as relayed: a crash may have cut
+        its delivery short (some stores saved, some not); it goes again to
+        the sessions whose stores lack it (``Acceptor.relay``, ``again``)."""
+        stream, _ = self.names.output(self.last)
+        try:
+            found = await self.js.get_msg(stream, self.cursors[self.last])
+        except NotFoundError:               # gone with its stream: nothing to complete
+            return
+        self._relay(self.last, self.cursors[self.last], found.data or b"", again=True)
+
     def _save_cursors(self) -> None:
-        os.pwrite(self._cursor_fd, b"".join(b"%020d\n" % c for c in self.cursors), 0)
+        """Each partition's last entry relayed, the entries relayed, and the
+        partition of the last one (+1; 0: none)."""
+        os.pwrite(self._cursor_fd, b"".join(b"%020d\n" % c for c in (
+            *self.cursors, self.relayed, self.last + 1)), 0)

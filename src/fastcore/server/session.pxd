@@ -144,8 +144,11 @@ cdef class Acceptor:
     cdef object snapshot_thread           # the thread writing a snapshot, None
     cdef readonly Ingress ingress         # a cluster's gateway: where application messages go
                                           # (the partitions' engines work them); None
+    cdef readonly int64_t relayed         # a gateway: the output entries it relayed (the
+                                          # number its stores' journal_seq count in)
 
     cdef int deliver(self, list out, nanos_t now, int64_t replayed=*) except -1
     cdef int copy(self, Session s, const char* data, Py_ssize_t n, nanos_t now,
                   int64_t replayed) except -1
     cdef int mark(self, Session s) except -1
+    cdef int expect_stored(self) except -1

@@ -163,6 +163,21 @@ cdef inline bint over_rate(Session s, nanos_t now, nanos_t interval, nanos_t bur
     return False
 
 
+cdef nanos_t stamped(const char* p, Py_ssize_t n, nanos_t otherwise) noexcept:
+    """SendingTime (52) of the message ``p[:n]``, ``otherwise`` when it has
+    none that reads."""
+    cdef Py_ssize_t i = 0, j
+    cdef int64_t t
+    while i + 4 <= n:
+        if p[i] == 1 and p[i + 1] == b'5' and p[i + 2] == b'2' and p[i + 3] == b'=':
+            j = i + 4
+            while j < n and p[j] != 1:
+                j += 1
+            return t if read_timestamp(p + i + 4, j - i - 4, &t) == 0 else otherwise
+        i += 1
+    return otherwise
+
+
 cdef bytes unstamped(bytes data):
     """A message without its header up to MsgSeqNum (34) and its CheckSum:
     what two numberings of one message have in common."""
@@ -864,6 +879,16 @@ cdef class Acceptor:
 
     # ---- the journal ------------------------------------------------------------------
 
+    cdef int expect_stored(self) except -1:
+        """Before what a crash may have cut short is delivered again: each
+        session's messages stored past what its .seqs counted (``ahead``:
+        ``Session.stored`` knows them by their content)."""
+        cdef Session s
+        for s in self.sessions.values():
+            s.ahead = [unstamped(data) for _, data in s.store.get(s.store.counted_out)
+                       if not is_admin_type(stored_type(data))]
+        return 0
+
     def open_journal(self, Engine engine):
         """Open the journal; the engine becomes its latest snapshot's, which
         is returned. A new journal begins with a snapshot of ``engine`` (a
@@ -899,9 +924,7 @@ cdef class Acceptor:
         cdef int64_t seq_in
         audit = []
         replayed = refused = 0
-        for s in self.sessions.values():        # stored by a batch a crash cut short
-            s.ahead = [unstamped(data) for _, data in s.store.get(s.store.counted_out)
-                       if not is_admin_type(stored_type(data))]
+        self.expect_stored()
         for record in _records(self.journal.directory, after=start.seq):
             for s in self.users.values():       # number as the sessions will
                 engine.out_seq[s.user] = s.store.next_out - 1
@@ -1042,14 +1065,18 @@ cdef class Acceptor:
         self.deliver(out, now)
         self.flush(now)
 
-    def relay(self, bytes entry not None, nanos_t now):
+    def relay(self, bytes entry not None, nanos_t now, int64_t seq, bint again=False):
         """A cluster's gateway: deliver and write the messages of a
-        partition's output entry (``fastcore.cluster.entries``), each
-        numbered for its session here and copied to the drop copies.
-        JournalError, and nothing delivered, when the entry does not read
+        partition's output entry (``fastcore.cluster.entries``), the
+        gateway's ``seq``-th, each numbered for its session here (its
+        SendingTime the engine's, else ``now``) and copied to the drop
+        copies; the stores it touches then count it in (their journal_seq).
+        ``again``: the entry a crash may have cut short: only to the
+        sessions whose stores lack it. JournalError, and nothing delivered, when the entry does not read
         whole or names a user with no session."""
         cdef const char* p = PyBytes_AS_STRING(entry)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(entry), pos = 0, n
+        cdef nanos_t sent
         cdef Session s
         while pos < size:                   # all of it readable before any of it goes
             if size - pos < OUT_HEAD or size - pos - OUT_HEAD < out_length(p + pos):
@@ -1058,15 +1085,24 @@ cdef class Acceptor:
                 raise JournalError("output entry", pos, f"a message to user "
                                    f"{out_user(p + pos)}, who has no session here")
             pos += OUT_HEAD + out_length(p + pos)
+        self.relayed = seq
+        if again:
+            self.expect_stored()
         pos = 0
         while pos < size:
             s = <Session>self.by_user[out_user(p + pos)]
             n = out_length(p + pos)
             pos += OUT_HEAD
-            s.put_raw(s.enc.buf + s.enc.start,
-                      s.enc.rewrap(p + pos, n, s.next_seq(), now, False, None))
-            self.copy(s, p + pos, n, now, 0)
+            sent = stamped(p + pos, n, now)     # the engine's: the same when sent again
+            if not again or s.store.journal_seq < seq and not s.stored(
+                    s.enc.buf + s.enc.start, s.enc.rewrap(p + pos, n, 0, sent, False, None)):
+                s.put_raw(s.enc.buf + s.enc.start,
+                          s.enc.rewrap(p + pos, n, s.next_seq(), sent, False, None))
+            self.copy(s, p + pos, n, sent, seq if again else 0)
             pos += n
+        if again:
+            for s in self.sessions.values():
+                s.ahead = None
         if self.watchers:
             out = [(self.engine.sessions[u], m) for u, m in messages(entry)]
             for watcher in self.watchers:
@@ -1092,6 +1128,8 @@ cdef class Acceptor:
         if self.journal is not None:           # the inputs first: write-ahead
             self.journal.commit()
             seq = self.journal.seq
+        elif self.ingress is not None:          # a gateway: the entries relayed
+            seq = self.relayed
         self.write_audit()
         for s in self.dirty:
             s.dirty = False
