@@ -20,6 +20,23 @@ cdef inline void* zgrow(void* p, size_t old_size, size_t new_size) noexcept nogi
     return q
 
 
+cdef inline int reserve(char** buf, Py_ssize_t* cap, Py_ssize_t need) except -1:
+    """Grow the buffer ``buf[0]`` of ``cap[0]`` bytes to hold ``need`` bytes
+    (at least doubling it); MemoryError, the buffer untouched, when memory
+    runs out."""
+    cdef char* q
+    cdef Py_ssize_t size
+    if need <= cap[0]:
+        return 0
+    size = max(2 * cap[0], need)
+    q = <char*>realloc(buf[0], size)
+    if q == NULL:
+        raise MemoryError()
+    buf[0] = q
+    cap[0] = size
+    return 0
+
+
 cdef inline bytes dump(const void* p, size_t size):
     """``size`` bytes at ``p``, as bytes (a snapshot's copy of an array)."""
     return PyBytes_FromStringAndSize(<const char*>p, size)

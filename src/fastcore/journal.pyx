@@ -46,6 +46,7 @@ from libc.string cimport memcpy, memmove
 from posix cimport unistd
 
 from fastcore._files cimport pwrite_all, raise_os
+from fastcore._memory cimport reserve
 from fastcore._types cimport nanos_t
 from fastcore.errors import JournalError
 
@@ -152,17 +153,11 @@ cdef class Records:
     cdef int add(self, char kind, uint16_t user, nanos_t now, const char* data,
                  Py_ssize_t n) except -1:
         """Append a record of ``data[:n]``, numbered ``seq + 1``."""
-        cdef Py_ssize_t need = self.len + FRAME + HEAD + n, cap
+        cdef Py_ssize_t need = self.len + FRAME + HEAD + n
         cdef char* w
-        cdef char* q
         if n > <Py_ssize_t>ONES - HEAD:
             raise ValueError(f"a record of {n} bytes")
-        if need > self.cap:
-            cap = max(2 * self.cap, need)
-            q = <char*>realloc(self.buf, cap)
-            if q == NULL:
-                raise MemoryError()
-            self.buf, self.cap = q, cap
+        reserve(&self.buf, &self.cap, need)
         self.seq += 1
         w = self.buf + self.len
         _u32le(w, <uint32_t>(HEAD + n))

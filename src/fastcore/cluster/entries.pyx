@@ -29,6 +29,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
+from fastcore._memory cimport reserve
 from fastcore._types cimport nanos_t
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_REJECT
 from fastcore.engine cimport Engine
@@ -193,18 +194,13 @@ cdef class Worker:
         """Append the messages ``sent`` ([(recipient, bytes)]) to the output entry."""
         cdef dict index = self.engine.session_index
         cdef bytes b
-        cdef Py_ssize_t k, need, cap
+        cdef Py_ssize_t k, need
         cdef uint16_t user
         cdef char* q
         for name, b in sent:
             k = PyBytes_GET_SIZE(b)
             need = self.out_len + OUT_HEAD + k
-            if need > self.out_cap:
-                cap = max(2 * self.out_cap, need)
-                q = <char*>realloc(self.out, cap)
-                if q == NULL:
-                    raise MemoryError()
-                self.out, self.out_cap = q, cap
+            reserve(&self.out, &self.out_cap, need)
             user = <uint16_t>(<int>index[name])
             q = self.out + self.out_len
             q[0] = <char>(user & 0xff)
