@@ -60,6 +60,15 @@ log = logging.getLogger("fastcore.cluster")
 
 WINDOW = 256                    # output entries in flight at once
 ORDER_IDS = 10 ** 12            # OrderIDs per partition
+STOP_WAIT = 2.0                 # s for each step of a stop
+
+
+async def _bounded(step) -> None:
+    """``await step``, given up after STOP_WAIT seconds or on a NATS error."""
+    try:
+        await asyncio.wait_for(step, STOP_WAIT)
+    except NATS_ERRORS:
+        pass
 
 
 def partition_config(config, p: int):
@@ -142,22 +151,19 @@ class Partition:
                        asyncio.create_task(self._publish(), name=f"publish {self.node}")]
 
     async def stop(self) -> None:
+        """Stop working the log, hand the lease back when primary and close
+        the connection; each step given STOP_WAIT seconds at most (a NATS
+        server that does not answer does not hold a stop up)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.nc is None or self.nc.is_closed:
             return
-        try:
-            if self.sub is not None:
-                await self.sub.unsubscribe()
-            if self.primary:                    # let a standby take over at once
-                await self.kv.delete(self.key, last=self.revision)
-        except NATS_ERRORS:
-            pass
-        try:
-            await self.nc.close()
-        except NATS_ERRORS:
-            pass
+        if self.sub is not None:
+            await _bounded(self.sub.unsubscribe())
+        if self.primary:                        # let a standby take over at once
+            await _bounded(self.kv.delete(self.key, last=self.revision))
+        await _bounded(self.nc.close())
 
     async def _snapshot(self):
         try:
