@@ -154,9 +154,15 @@ class Partition:
         """Stop working the log, hand the lease back when primary and close
         the connection; each step given STOP_WAIT seconds at most (a NATS
         server that does not answer does not hold a stop up)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        deadline = time.monotonic() + STOP_WAIT
+        while (pending := [t for t in self._tasks if not t.done()]) and \
+                time.monotonic() < deadline:
+            for task in pending:                # again if one lost it: Python 3.11's
+                task.cancel()                   # wait_for can swallow a cancellation
+            await asyncio.wait(pending, timeout=0.1)
+        for task in self._tasks:                # their errors retrieved, as gather did
+            if task.done() and not task.cancelled():
+                task.exception()
         if self.nc is None or self.nc.is_closed:
             return
         if self.sub is not None:
