@@ -31,6 +31,7 @@ from fastcore.cluster.run import engine_command
 from fastcore.codec import Encoder, parse
 from fastcore.engine import Engine
 from fastcore.errors import CommandRefused
+from fastcore.journal import Records
 from fastcore.server.client import ConnectionClosed, FixClient, ServerTimeout
 
 TS = "20261121-10:00:00"
@@ -335,6 +336,15 @@ def fix_bytes(user: str, seq: int, fields, msg_type: str = "D", now: int | None 
                                             time.time_ns() if now is None else now)
 
 
+def entry(*records, now: int = 1_795_253_400_000_000_000) -> bytes:
+    """An input log entry of ``records`` ((kind, user index, data)), as
+    the gateway frames them."""
+    rec = Records()
+    for kind, user, data in records:
+        rec.append(kind, user, now, data)
+    return rec.take()
+
+
 # ---- the order flood -------------------------------------------------------------------
 
 IGNORED = {8, 9, 10, 34, 43, 52, 97, 122}        # session-level fields of a message
@@ -509,6 +519,13 @@ class Rig:
         part = Partition(self.config, p, node, servers=servers)
         self.parts[node] = part
         self.loop.run(part.start())
+        return part
+
+    def primary(self, p: int = 0) -> Partition:
+        """The engine ``p<p>-a`` of partition ``p`` in this process, once it
+        holds the lease."""
+        part = self.partition(p, f"p{p}-a")
+        until(lambda: part.primary, 5, "primary")
         return part
 
     def stop_partition(self, node: str) -> None:

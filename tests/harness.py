@@ -51,6 +51,18 @@ def status(clordid, symbol="ESZ6", side="1"):
 ALONE = alone()
 
 
+def staged_two_fills(h) -> None:
+    """Worked mode: the staged order S1 (100 at 4500, account INTERNAL),
+    claimed by ET1 and worked in two children C1 and C2, each acknowledged
+    and filled 30 at 4500 (ExecIDs E1 and E2)."""
+    h.send("D", nos("S1", qty="100", px="4500", extra=[(21, "3"), (9100, "INTERNAL")]))
+    h.act("claim", order="S1", by="ET1")
+    for i in (1, 2):
+        h.act("child", order="S1", by="ET1", qty="30", clordid=f"C{i}")
+        h.act("ack", order=f"C{i}")
+        h.act("fill", order=f"C{i}", qty="30", px="4500", exec_id=f"E{i}")
+
+
 class Harness:
     """An Engine and the clients' sides of their sessions (by default the
     users of ``ALONE``; a ``config`` table that names users keeps its own)."""

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from harness import T0, Harness, cancel, nos
+from harness import T0, Harness, cancel, nos, staged_two_fills
 from serverkit import RunningServer, server_config
 
 from fastcore import auditfile
@@ -174,12 +174,7 @@ def test_a_childs_bust_and_correction_reach_its_staged_order():
     keeps only what stands."""
     from fastcore.pricing import average_prices
     h = Harness({**default_table(), "mode": "worked"})
-    h.send("D", nos("S1", qty="100", px="4500", extra=[(21, "3"), (9100, "INTERNAL")]))
-    h.act("claim", order="S1", by="ET1")
-    for i in (1, 2):
-        h.act("child", order="S1", by="ET1", qty="30", clordid=f"C{i}")
-        h.act("ack", order=f"C{i}")
-        h.act("fill", order=f"C{i}", qty="30", px="4500", exec_id=f"E{i}")
+    staged_two_fills(h)
     busted = h.act("bust", order="C1", exec_id="E1")
     s1 = [m for to, m in busted if to == "PM1" and m[11] == "S1"]
     assert [(m[150], m[14]) for m in s1] == [("H", "30")]          # S1's CumQty back to 30

@@ -36,9 +36,9 @@ import time
 
 import pytest
 
-from clusterkit import (Flood, LoopThread, Rig, cluster_table, fix_bytes, gap_after,
-                        keep_leaders_off, meta_leader, nos, order_exists, outputs, replay, until, wall,
-                        write_config)
+from clusterkit import (Flood, LoopThread, Rig, cluster_table, entry, fix_bytes, gap_after,
+                        keep_leaders_off, meta_leader, nos, order_exists, outputs, replay, until,
+                        wall, write_config)
 from fastcore.cluster.natsd import NatsCluster, free_ports
 from fastcore.codec import parse
 from fastcore.errors import ClusterError
@@ -356,8 +356,7 @@ def fenced_rig(rig, loop):
     """A primary of partition 0 with nothing to do, and its output stream
     holding entries 1 to 3 that another engine published."""
     r = rig()
-    part = r.partition(0, "p0-a")
-    until(lambda: part.primary, 5, "primary")
+    part = r.primary(0)
     _, subject = r.names.output(0)
     for n in (1, 2, 3):
         loop.run(r.probe.js.publish(subject, b"",
@@ -404,8 +403,7 @@ def test_a_primary_whose_view_of_the_output_is_stale_resyncs(rig, loop):
     it drops what the stream holds, and publishes entry 4 as entry 4."""
     from fastcore.journal import Records
     r = rig()
-    part = r.partition(0, "p0-a")
-    until(lambda: part.primary, 5, "primary")
+    r.primary(0)
     out_stream, out_subject = r.names.output(0)
     _, in_subject = r.names.input(0)
     for n in (1, 2, 3):
@@ -432,20 +430,11 @@ def test_a_primary_whose_view_of_the_output_is_stale_resyncs(rig, loop):
 
 # ---- 5. deduplication ---------------------------------------------------------------------
 
-def entry(*records) -> bytes:
-    from fastcore.journal import Records
-    rec = Records()
-    for kind, user, data in records:
-        rec.append(kind, user, 1_795_253_400_000_000_000, data)
-    return rec.take()
-
-
 def test_a_resent_input_entry_is_stored_once(rig, loop):
     """The gateway's retry of an entry (same Nats-Msg-Id) is dropped by
     the input stream; the engine works the entry once."""
     r = rig()
-    part = r.partition(0, "p0-a")
-    until(lambda: part.primary, 5, "primary")
+    r.primary(0)
     stream, subject = r.names.input(0)
     data = entry(("F", 0, fix_bytes("PM1", 2, nos("D1"))))
     first = loop.run(r.probe.js.publish(subject, data, headers={"Nats-Msg-Id": "PM1:2:1"}))
@@ -581,8 +570,7 @@ def test_an_unknown_symbol_is_rejected_by_partition_0(rig):
     """A NewOrderSingle for a symbol no partition trades goes to partition
     0's log, whose engine rejects it (OrdRejReason) as a single node would."""
     r = rig()
-    part = r.partition(0, "p0-a")
-    until(lambda: part.primary, 5, "primary")
+    r.primary(0)
     r.start_gateway()
     c = r.fix("PM1")
     c.send("D", nos("U1", symbol="XXX"))
@@ -598,8 +586,7 @@ def test_the_gateway_takes_orders_for_a_partition_with_no_engine_yet(rig):
     """Partition 1 has no engine: its orders wait in its log (the gateway
     and partition 0 go on); once an engine starts, they are acknowledged."""
     r = rig()
-    p0 = r.partition(0, "p0-a")
-    until(lambda: p0.primary, 5, "primary")
+    r.primary(0)
     r.start_gateway()
     c = r.fix("PM1")
     c.send("D", nos("W1", symbol="CLF7"))
@@ -621,8 +608,7 @@ def test_execids_and_orderids_are_unique_across_partitions(rig):
     OrderID (37) twice (each partition's engine numbered both from 1)."""
     r = rig()
     for p in (0, 1):
-        part = r.partition(p, f"p{p}-a")
-        until(lambda: part.primary, 5, "primary")
+        r.primary(p)
     r.start_gateway()
     c = r.fix("PM1")
     c.send("D", nos("X0", symbol="ESZ6"))
@@ -641,8 +627,7 @@ def test_orders_after_a_gateway_restart_and_a_session_reset_are_answered(rig):
     count>', the same again in a new process), so the engine takes the new
     MsgSeqNums (they were skipped as duplicates: orders never answered)."""
     r = rig()
-    part = r.partition(0, "p0-a")
-    until(lambda: part.primary, 5, "primary")
+    r.primary(0)
     r.start_gateway()
     c = r.fix("PM1")
     for k in ("R1", "R2"):
@@ -665,8 +650,7 @@ def test_a_restarted_gateway_completes_the_last_entry_a_crash_cut_short(rig):
     The next gateway relays that entry again, to the sessions that lack it
     only: PM1's store gets R2's report once, numbered on from R1's."""
     r = rig()
-    part = r.partition(0, "p0-a")
-    until(lambda: part.primary, 5, "primary")
+    r.primary(0)
     r.start_gateway()
     c = r.fix("PM1")
     c.send("D", nos("R1"))

@@ -12,32 +12,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clusterkit import USERS, entry, fix_bytes, nos
 from fastcore import config as _config
 from fastcore.cluster.entries import Worker, messages
-from fastcore.codec import Encoder, parse
+from fastcore.codec import parse
 from fastcore.engine import Engine
 from fastcore.errors import JournalError
-from fastcore.journal import Records, frames
+from fastcore.journal import frames
 from fastcore.recovery import apply
 
 CONFIG = _config.load(_config.alone())
-USERS = tuple(u.name for u in CONFIG.users)
 T0 = 1_795_253_400_000_000_000
-TS = "20261121-09:30:00"
 
 
 def fix(user: int, seq: int, clordid: str, side: str = "1", px: str = "100",
         symbol: str = "ESZ6") -> bytes:
-    return Encoder(USERS[user], "FASTCORE").encode(
-        "D", [(11, clordid), (55, symbol), (54, side), (38, "10"), (40, "2"), (44, px),
-              (60, TS), (59, "0")], seq, T0)
-
-
-def entry(*records) -> bytes:
-    rec = Records()
-    for kind, user, data in records:
-        rec.append(kind, user, T0 + rec.seq, data)
-    return rec.take()
+    return fix_bytes(USERS[user], seq, nos(clordid, symbol, side, px=px), now=T0)
 
 
 def msg_seq_num(data: bytes) -> int:

@@ -16,6 +16,7 @@ tools/fuzz_codec runs the same properties coverage-guided (atheris) for as
 long as it is given, the engine behind the codec included.
 """
 
+import pytest
 from hypothesis import example, given, strategies as st
 
 from fastcore import codec
@@ -289,33 +290,22 @@ def test_corruption_never_crashes_parse_batch(parts):
             assert reasons[i] in codec.GARBLE_REASONS
         else:
             assert reasons[i] in codec.REJECT_REASONS
-            try:
+            with pytest.raises(InvalidMessage) as e:    # refused alone too
                 batch.message(i)
-            except InvalidMessage as e:
-                assert (e.reason, e.ref_tag) == (reasons[i], ref_tags[i])
-            else:
-                raise AssertionError("an invalid batch entry parsed alone")
+            assert (e.value.reason, e.value.ref_tag) == (reasons[i], ref_tags[i])
     assert pos == batch.consumed
     # the unconsumed tail is an incomplete message (or nothing)
     tail = data[batch.consumed:]
     if tail:
-        try:
+        with pytest.raises(IncompleteMessage):
             codec.parse(tail)
-        except IncompleteMessage:
-            pass
-        else:
-            raise AssertionError(f"tail {tail[:40]!r} is not incomplete")
 
 
 @given(st.sampled_from(SEEDS), st.data())
 def test_truncation_is_incomplete(seed, data):
     cut = data.draw(st.integers(0, len(seed) - 1))
-    try:
+    with pytest.raises(IncompleteMessage):
         codec.parse(seed[:cut])
-    except IncompleteMessage:
-        pass
-    else:
-        raise AssertionError("a truncated message parsed")
     batch = codec.Parser().parse_batch(seed + seed[:cut])
     assert list(batch.status) == [0] and batch.consumed == len(seed)
 
@@ -432,12 +422,9 @@ def test_checksum_above_255_is_garbled():
         if total > 999:
             continue
         raw = seed[:-4] + b"%03d\x01" % total
-        try:
+        with pytest.raises(GarbledMessage) as e:
             codec.parse(raw)
-        except GarbledMessage as e:
-            assert e.why == 3                       # G_CHECKSUM
-        else:
-            raise AssertionError(f"CheckSum {total} parsed (the sum is {good})")
+        assert e.value.why == 3                     # G_CHECKSUM
 
 
 # Every numeric type of the dictionary, with hostile values.
@@ -517,20 +504,14 @@ def test_repeating_groups_with_lying_counts(entries, count):
 def test_empty_group_followed_by_an_entry():
     """NoPartyIDs (453) = 0 and then a Parties entry: the count lies."""
     raw = fixmsg.build(fixmsg.new_order_single((453, 0), (448, "P"), (447, "D"), (452, 11)))
-    try:
+    with pytest.raises(InvalidMessage) as e:
         codec.parse(raw)
-    except InvalidMessage as e:
-        assert (e.reason, e.ref_tag) == (16, 453)
-    else:
-        raise AssertionError("an entry after NumInGroup 0 parsed")
+    assert (e.value.reason, e.value.ref_tag) == (16, 453)
     # a member that is not the delimiter first: out of order, as for a counted group
     raw = fixmsg.build(fixmsg.new_order_single((453, 0), (447, "D")))
-    try:
+    with pytest.raises(InvalidMessage) as e:
         codec.parse(raw)
-    except InvalidMessage as e:
-        assert (e.reason, e.ref_tag) == (15, 447)
-    else:
-        raise AssertionError("a group member after NumInGroup 0 parsed")
+    assert (e.value.reason, e.value.ref_tag) == (15, 447)
     # an empty group followed by other fields is fine
     m = codec.parse(fixmsg.build(fixmsg.new_order_single((453, 0), (58, "x"))))
     assert m.group(453) == [] and m.get_str(58) == "x"
@@ -564,12 +545,9 @@ def test_very_long_fields(size, tag):
     assert m.get_str(tag) == value
     limited = codec.Parser(max_body_length=65_536)
     if body_len > 65_536:
-        try:
+        with pytest.raises(GarbledMessage) as e:
             limited.parse(raw)
-        except GarbledMessage as e:
-            assert e.why == 4                       # G_TOO_LONG
-        else:
-            raise AssertionError("a message over max_body_length parsed")
+        assert e.value.why == 4                     # G_TOO_LONG
         batch = check_batch(raw + SEEDS[1], limited)
         assert list(batch.status)[-1] == 0 and batch.consumed == len(raw) + len(SEEDS[1])
     else:

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import T0, Harness, cancel, nos, replace
+from harness import T0, Harness, cancel, nos, replace, staged_two_fills
 from serverkit import RunningServer, server_config
 
 from fastcore import auditfile, recovery, snapshot
@@ -379,12 +379,7 @@ def test_a_snapshot_of_an_auto_mode_engine_carries_on_identically(tmp_path):
 def staged_day(h):
     """Worked mode: a staged order claimed and worked in children, filled,
     busted and corrected; a telephoned order; a replaced order; a halt."""
-    h.send("D", nos("S1", qty="100", px="4500", extra=[(21, "3"), (9100, "INTERNAL")]))
-    h.act("claim", order="S1", by="ET1")
-    for i in (1, 2):
-        h.act("child", order="S1", by="ET1", qty="30", clordid=f"C{i}")
-        h.act("ack", order=f"C{i}")
-        h.act("fill", order=f"C{i}", qty="30", px="4500", exec_id=f"E{i}")
+    staged_two_fills(h)
     h.act("bust", order="C1", exec_id="E1")
     h.act("correct", order="C2", exec_id="E2", qty="20", px="4501")
     h.act("child", order="S1", by="ET1", qty="10", clordid="C3")
@@ -780,7 +775,7 @@ def test_the_msgspec_ports_inputs_are_journalled_and_replayed(tmp_path):
 
 
 def test_a_trader_on_the_msgspec_port_gets_reports_caused_by_others(tmp_path):
-    from fastcore.messages import NewOrderSingle, Report
+    from fastcore.messages import Report
     from fastcore.server.client import MsgClient
     server = RunningServer(server_config(str(tmp_path / "store"), mode="worked"))
     try:

@@ -263,6 +263,11 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         return 2
 
 
+def config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE",
+                   help="a TOML configuration merged over the embedded default")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["flood"]:               # its own options, --help included
@@ -301,8 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                        description="Run the FIX 4.4 acceptor and the msgspec port over one "
                        "engine until SIGINT or SIGTERM (then Logout to every session and "
                        "the stores flushed). Each session event is logged on stderr.")
-    p.add_argument("--config", metavar="FILE",
-                   help="a TOML configuration merged over the embedded default")
+    config_option(p)
     p.add_argument("--settings", metavar="FILE",
                    help="a QuickFIX-style session settings file ([DEFAULT]/[SESSION])")
     p.add_argument("--host", help="the address to listen on (default 127.0.0.1)")
@@ -319,8 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                        "primary and a hot standby engine for each partition of "
                        "cluster.partitions, and the FIX gateway on server.fix_port, until "
                        "SIGINT or SIGTERM. See the README's scale-out section.")
-    p.add_argument("--config", metavar="FILE",
-                   help="a TOML configuration merged over the embedded default")
+    config_option(p)
     p.add_argument("--store", metavar="DIR",
                    help="the directory of the session stores, NATS files and engine logs")
     p.set_defaults(func=cmd_cluster)
@@ -332,8 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node", required=True, help="this engine's name, unique in the cluster")
     p.add_argument("--servers", metavar="URLS",
                    help="NATS URLs, comma-separated (default: cluster.servers)")
-    p.add_argument("--config", metavar="FILE",
-                   help="a TOML configuration merged over the embedded default")
+    config_option(p)
     p.set_defaults(func=cmd_engine)
     p = sub.add_parser("replay", help="rebuild the engine from a journal offline",
                        description="Rebuild the engine's state from a server's journal "

@@ -45,6 +45,7 @@ from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy, memmove
 from posix cimport unistd
 
+from fastcore._bytes cimport get_le, put_be, put_le
 from fastcore._files cimport pwrite_all, raise_os
 from fastcore._memory cimport reserve
 from fastcore._types cimport nanos_t
@@ -113,24 +114,6 @@ def crc32(data):
 
 # ---- writing -----------------------------------------------------------------------
 
-cdef inline void _u32le(char* w, uint32_t v) noexcept nogil:
-    w[0] = <char>(v & 0xFF)
-    w[1] = <char>((v >> 8) & 0xFF)
-    w[2] = <char>((v >> 16) & 0xFF)
-    w[3] = <char>(v >> 24)
-
-
-cdef inline uint32_t _u32(const char* r) noexcept nogil:
-    cdef const uint8_t* u = <const uint8_t*>r
-    return u[0] | (<uint32_t>u[1] << 8) | (<uint32_t>u[2] << 16) | (<uint32_t>u[3] << 24)
-
-
-cdef inline void _be(char* w, uint64_t v, int n) noexcept nogil:
-    cdef int i
-    for i in range(n):
-        w[i] = <char>((v >> (8 * (n - 1 - i))) & 0xFF)
-
-
 def segment_name(int64_t first):
     """The file name of the segment whose first record is ``first``."""
     return f"{first:020d}{SUFFIX}"
@@ -160,20 +143,20 @@ cdef class Records:
         reserve(&self.buf, &self.cap, need)
         self.seq += 1
         w = self.buf + self.len
-        _u32le(w, <uint32_t>(HEAD + n))
+        put_le(w, HEAD + n, 4)
         w[8] = <char>0x95                          # fixarray of 5
         w[9] = <char>0xa1                          # fixstr of 1
         w[10] = kind
         w[11] = <char>0xcf                         # uint 64
-        _be(w + 12, <uint64_t>self.seq, 8)
+        put_be(w + 12, <uint64_t>self.seq, 8)
         w[20] = <char>0xcd                         # uint 16
-        _be(w + 21, user, 2)
+        put_be(w + 21, user, 2)
         w[23] = <char>0xd3                         # int 64
-        _be(w + 24, <uint64_t>now, 8)
+        put_be(w + 24, <uint64_t>now, 8)
         w[32] = <char>0xc6                         # bin 32
-        _be(w + 33, <uint64_t>n, 4)
+        put_be(w + 33, <uint64_t>n, 4)
         memcpy(w + FRAME + HEAD, data, n)
-        _u32le(w + 4, crc32_of(w + FRAME, HEAD + n))
+        put_le(w + 4, crc32_of(w + FRAME, HEAD + n), 4)
         self.len = need
         return 0
 
@@ -196,7 +179,7 @@ cdef class Records:
         if limit and self.len > limit:
             cut = 0
             while cut < self.len:
-                size = FRAME + _u32(self.buf + cut)
+                size = FRAME + get_le(self.buf + cut, 4)
                 if cut and cut + size > limit:
                     break
                 cut += size

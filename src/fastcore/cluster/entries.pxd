@@ -2,7 +2,9 @@
 # it (see entries.pyx): per message ``u16 user | u32 length | the message``,
 # little-endian, back to back.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdint cimport uint16_t
+
+from fastcore._bytes cimport get_le
 
 cdef enum:
     OUT_HEAD = 6                # bytes before each message: its user and its length
@@ -10,12 +12,9 @@ cdef enum:
 
 cdef inline uint16_t out_user(const char* p) noexcept nogil:
     """The user of the message whose head is at ``p``."""
-    cdef const uint8_t* u = <const uint8_t*>p
-    return u[0] | (<uint16_t>u[1] << 8)
+    return <uint16_t>get_le(p, 2)
 
 
 cdef inline Py_ssize_t out_length(const char* p) noexcept nogil:
     """The length of the message whose head is at ``p``."""
-    cdef const uint8_t* u = <const uint8_t*>p + 2
-    return <Py_ssize_t>(u[0] | (<uint32_t>u[1] << 8) | (<uint32_t>u[2] << 16)
-                        | (<uint32_t>u[3] << 24))
+    return <Py_ssize_t>get_le(p + 2, 4)

@@ -25,10 +25,11 @@ sent nothing. The gateway numbers each message for its session
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
+from fastcore._bytes cimport get_be, get_le, put_le
 from fastcore._memory cimport reserve
 from fastcore._types cimport nanos_t
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_REJECT
@@ -43,20 +44,6 @@ cdef int64_t MAX_SEQ = 100000000000000000   # 10^17: past it, not a MsgSeqNum
 
 cdef enum:
     FIRST_OUT = 1 << 16         # the output buffer's first size
-
-
-cdef inline uint32_t _u32le(const char* p) noexcept nogil:
-    cdef const uint8_t* u = <const uint8_t*>p
-    return u[0] | (<uint32_t>u[1] << 8) | (<uint32_t>u[2] << 16) | (<uint32_t>u[3] << 24)
-
-
-cdef inline int64_t _be(const char* p, int n) noexcept nogil:
-    cdef const uint8_t* u = <const uint8_t*>p
-    cdef uint64_t v = 0
-    cdef int i
-    for i in range(n):
-        v = (v << 8) | u[i]
-    return <int64_t>v
 
 
 cdef int64_t msg_seq_num(const char* p, Py_ssize_t n) noexcept nogil:
@@ -123,19 +110,19 @@ cdef class Worker:
         while pos < n:
             if n - pos < FRAME:
                 raise JournalError(where, pos, f"a frame header cut short ({n - pos} bytes)")
-            length = _u32le(p + pos)
+            length = get_le(p + pos, 4)
             if length < HEAD or n - pos - FRAME < length:
                 raise JournalError(where, pos, f"a record of {length} bytes where "
                                    f"{n - pos - FRAME} remain")
             r = p + pos + FRAME
-            if crc32_of(r, length) != _u32le(p + pos + 4):
+            if crc32_of(r, length) != get_le(p + pos + 4, 4):
                 raise JournalError(where, pos, "a record fails its CRC")
             if not (<uint8_t>r[0] == 0x95 and <uint8_t>r[1] == 0xa1 and <uint8_t>r[3] == 0xcf
                     and <uint8_t>r[12] == 0xcd and <uint8_t>r[15] == 0xd3
-                    and <uint8_t>r[24] == 0xc6 and _be(r + 25, 4) == length - HEAD):
+                    and <uint8_t>r[24] == 0xc6 and get_be(r + 25, 4) == length - HEAD):
                 raise JournalError(where, pos, "a record not framed as Records.add frames it")
             kind = r[2]
-            user = <uint16_t>_be(r + 13, 2)
+            user = <uint16_t>get_be(r + 13, 2)
             if kind == b'F' or kind == b'S':
                 if user >= self.users:
                     raise JournalError(where, pos, f"a record of user {user}: the engine "
@@ -143,9 +130,9 @@ cdef class Worker:
                 if kind == b'S':
                     self.seqs[user] = 0
                 else:
-                    self._fix(data, r + HEAD, length - HEAD, user, _be(r + 16, 8))
+                    self._fix(data, r + HEAD, length - HEAD, user, <int64_t>get_be(r + 16, 8))
             else:
-                self._other(Record(chr(kind), _be(r + 4, 8), user, _be(r + 16, 8),
+                self._other(Record(chr(kind), get_be(r + 4, 8), user, <int64_t>get_be(r + 16, 8),
                                    r[HEAD:length]))
             pos += FRAME + length
         self.engine.audit.take()            # the engines keep no trail: the log is the record
@@ -203,12 +190,8 @@ cdef class Worker:
             reserve(&self.out, &self.out_cap, need)
             user = <uint16_t>(<int>index[name])
             q = self.out + self.out_len
-            q[0] = <char>(user & 0xff)
-            q[1] = <char>(user >> 8)
-            q[2] = <char>(k & 0xff)
-            q[3] = <char>((k >> 8) & 0xff)
-            q[4] = <char>((k >> 16) & 0xff)
-            q[5] = <char>((k >> 24) & 0xff)
+            put_le(q, user, 2)
+            put_le(q + 2, k, 4)
             memcpy(q + OUT_HEAD, PyBytes_AS_STRING(b), k)
             self.out_len = need
         return 0

@@ -12,6 +12,10 @@ cdef enum:
     HEADROOM = 32       # room for "8=<BeginString>\x019=<BodyLength>\x01"
     FIELD_MAX = 48      # "tag=" + the longest number or timestamp + SOH
 
+cdef enum:
+    KEEP_TIME = -1            # rewrap's sending_time: the message's own SendingTime
+
+
 cdef class Encoder:
     cdef char* buf
     cdef Py_ssize_t cap

@@ -238,7 +238,8 @@ cdef class Encoder:
                            nanos_t sending_time, bint resend, object deliver_to) except -1:
         """Write a message of another session (or an earlier one of this
         session) again, under this session's header: MsgSeqNum ``seq_num``,
-        SendingTime ``sending_time``. ``resend``: PossDupFlag Y and the
+        SendingTime ``sending_time`` (``KEEP_TIME``: the message's own).
+        ``resend``: PossDupFlag Y and the
         original SendingTime as OrigSendingTime (a reply to a ResendRequest).
         ``deliver_to``: DeliverToCompID (128), e.g. the session a drop copy's
         report was for. Every other field is copied as it is; returns the
@@ -272,6 +273,8 @@ cdef class Encoder:
             p = soh + 1
         if msg_type[0] == 0 or orig == NULL:
             raise ValueError("no MsgType or SendingTime in the message")
+        if sending_time == KEEP_TIME and read_timestamp(orig, orig_len, &sending_time):
+            raise ValueError("a SendingTime that does not read")
         self.begin(msg_type, seq_num, sending_time, resend)
         if resend:
             self.put_raw(122, orig, orig_len)

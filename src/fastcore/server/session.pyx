@@ -41,7 +41,7 @@ from libc.string cimport memcmp, memcpy, memmove
 from fastcore._types cimport nanos_t
 from fastcore.cluster.entries cimport OUT_HEAD, out_length, out_user
 from fastcore.cluster.ingress cimport Ingress
-from fastcore.codec.encoder cimport Encoder
+from fastcore.codec.encoder cimport Encoder, KEEP_TIME
 from fastcore.codec.fix44 cimport fc_msgtypes
 from fastcore.codec.parser cimport Message, P_OK, P_PARTIAL, P_GARBLED, P_REJECT, G_TOO_LONG
 from fastcore.codec.values cimport read_timestamp
@@ -161,21 +161,6 @@ cdef inline bint over_rate(Session s, nanos_t now, nanos_t interval, nanos_t bur
         return True
     s.rate_full += interval
     return False
-
-
-cdef nanos_t stamped(const char* p, Py_ssize_t n, nanos_t otherwise) noexcept:
-    """SendingTime (52) of the message ``p[:n]``, ``otherwise`` when it has
-    none that reads."""
-    cdef Py_ssize_t i = 0, j
-    cdef int64_t t
-    while i + 4 <= n:
-        if p[i] == 1 and p[i + 1] == b'5' and p[i + 2] == b'2' and p[i + 3] == b'=':
-            j = i + 4
-            while j < n and p[j] != 1:
-                j += 1
-            return t if read_timestamp(p + i + 4, j - i - 4, &t) == 0 else otherwise
-        i += 1
-    return otherwise
 
 
 cdef bytes unstamped(bytes data):
@@ -1066,17 +1051,16 @@ cdef class Acceptor:
         self.flush(now)
 
     def relay(self, bytes entry not None, nanos_t now, int64_t seq, bint again=False):
-        """A cluster's gateway: deliver and write the messages of a
-        partition's output entry (``fastcore.cluster.entries``), the
+        """A cluster's gateway: deliver and write (at ``now``) the messages
+        of a partition's output entry (``fastcore.cluster.entries``), the
         gateway's ``seq``-th, each numbered for its session here (its
-        SendingTime the engine's, else ``now``) and copied to the drop
-        copies; the stores it touches then count it in (their journal_seq).
-        ``again``: the entry a crash may have cut short: only to the
-        sessions whose stores lack it. JournalError, and nothing delivered, when the entry does not read
-        whole or names a user with no session."""
+        SendingTime the engine's) and copied to the drop copies; the stores
+        it touches then count it in (their journal_seq). ``again``: the
+        entry a crash may have cut short: only to the sessions whose stores
+        lack it. JournalError, and nothing delivered, when the entry does
+        not read whole or names a user with no session."""
         cdef const char* p = PyBytes_AS_STRING(entry)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(entry), pos = 0, n
-        cdef nanos_t sent
         cdef Session s
         while pos < size:                   # all of it readable before any of it goes
             if size - pos < OUT_HEAD or size - pos - OUT_HEAD < out_length(p + pos):
@@ -1093,12 +1077,12 @@ cdef class Acceptor:
             s = <Session>self.by_user[out_user(p + pos)]
             n = out_length(p + pos)
             pos += OUT_HEAD
-            sent = stamped(p + pos, n, now)     # the engine's: the same when sent again
-            if not again or s.store.journal_seq < seq and not s.stored(
-                    s.enc.buf + s.enc.start, s.enc.rewrap(p + pos, n, 0, sent, False, None)):
+            if not again or s.store.journal_seq < seq and not s.stored(   # the engine's
+                    s.enc.buf + s.enc.start,                # SendingTime: the same again
+                    s.enc.rewrap(p + pos, n, 0, KEEP_TIME, False, None)):
                 s.put_raw(s.enc.buf + s.enc.start,
-                          s.enc.rewrap(p + pos, n, s.next_seq(), sent, False, None))
-            self.copy(s, p + pos, n, sent, seq if again else 0)
+                          s.enc.rewrap(p + pos, n, s.next_seq(), KEEP_TIME, False, None))
+            self.copy(s, p + pos, n, KEEP_TIME, seq if again else 0)
             pos += n
         if again:
             for s in self.sessions.values():
