@@ -445,6 +445,53 @@ def test_a_damaged_snapshot_is_skipped_for_the_previous_one(tmp_path):
     assert [seq for seq, _ in snapshot.snapshots(tmp_path)] == [2]
 
 
+def test_a_writer_saves_the_engine_as_it_was_at_its_start_while_it_goes_on(tmp_path):
+    h = Harness()
+    h.send("D", nos("A"))
+    snapshot.write(tmp_path, 1, h.engine)
+    snapshot.write(tmp_path, 2, h.engine)
+    before = h.engine.state_hash()
+    writer = snapshot.Writer.start(tmp_path, 3, h.engine, audit_offset=9, keep=2)
+    h.send("D", nos("B"))                                 # the engine goes on at once
+    assert writer.wait() is None and writer.poll()
+    snap = snapshot.latest(tmp_path)
+    assert (snap.seq, snap.audit_offset, snap.hash) == (3, 9, before)
+    assert snap.engine().state_hash() == before != h.engine.state_hash()
+    assert [seq for seq, _ in snapshot.snapshots(tmp_path)] == [2, 3]     # pruned to keep
+
+
+def test_a_writer_that_cannot_write_says_why(tmp_path):
+    h = Harness()
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_bytes(b"")
+    writer = snapshot.Writer.start(not_a_directory, 1, h.engine)
+    assert writer.wait().startswith("NotADirectoryError: ")
+    assert writer.poll() and writer.wait() == writer.error          # reaped once
+
+
+def test_the_server_writes_its_snapshots_in_the_background_and_logs_a_failed_one(tmp_path):
+    journal = tmp_path / "store" / "journal"
+    server = RunningServer(server_config(str(tmp_path / "store"),
+                                         journal={"snapshot_every": 4}))
+    try:
+        trade(server, "A")                                # 4 records: a snapshot of them
+        assert server.call(server.acceptor.reap_snapshot, True)
+        assert [s for s, _ in snapshot.snapshots(journal)] == [0, 4]
+        (journal / (snapshot.name(8) + ".tmp")).mkdir()   # where the next one is written
+        trade(server, "B")
+        assert server.call(server.acceptor.reap_snapshot, True)
+        assert server.acceptor.snapshot_seq == 4
+        (journal / (snapshot.name(8) + ".tmp")).rmdir()
+        hash_ = server.call(server.acceptor.engine.state_hash)
+    finally:
+        server.stop()
+    failed = [e for e in server.events if e[0] == "journal"]
+    assert failed == [("journal", str(journal), "snapshot 8 not written: IsADirectoryError: "
+                       f"[Errno 21] Is a directory: '{journal / snapshot.name(8)}.tmp'")]
+    assert (snapshot.latest(journal).seq, snapshot.latest(journal).hash) == (8, hash_)
+                                                          # the stop wrote it again
+
+
 def test_read_refuses_a_truncated_snapshot_or_another_file(tmp_path):
     path = snapshot.write(tmp_path, 3, Harness().engine)
     with open(path, "rb") as f:

@@ -7,6 +7,11 @@
     engine = snap.engine()                       # its configuration, its state
     snapshot.prune("store/journal", keep=2)      # older snapshots and journal files go
 
+    writer = snapshot.Writer.start("store/journal", seq, engine, keep=2)
+    ...                                          # the engine goes on at once
+    writer.poll()                                # True once the child is done
+    writer.wait()                                # its error, None when written
+
 A snapshot is the file ``<seq, 20 digits>.snap``: the 8 bytes ``FCSNAP01``,
 the CRC-32 of the payload and its length (u32 and u64, little-endian), then
 the payload, a msgpack map (``Snapshot``): the sequence number of the last
@@ -15,6 +20,11 @@ hash of that state, and the size the audit trail's file had when it was
 taken. It is written to a temporary file, synced, and renamed into place, so
 a crash leaves the previous snapshots as they were.
 
+``Writer`` writes one in a child process (``fork``): the child has the
+engine's memory as it was, copy-on-write, so the server's only pause is the
+fork itself (a few ms for a process of 170 MB, against ~100 ms for copying,
+encoding and checking 16 MB of state on a thread that shares the GIL).
+
 Recovery takes the newest snapshot that reads whole (a damaged one is
 skipped, with the reason) and replays the journal after its ``seq``: the
 journal files are kept back to the oldest snapshot kept.
@@ -22,8 +32,11 @@ journal files are kept back to the oldest snapshot kept.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import struct
+import sys
 
 import msgspec
 
@@ -111,6 +124,98 @@ def write(directory: str | os.PathLike, seq: int, engine: Engine, audit_offset: 
           *, sync: bool = True) -> str:
     """``save(directory, take(seq, engine, audit_offset))``."""
     return save(directory, take(seq, engine, audit_offset), sync=sync)
+
+
+# prctl(PR_SET_PDEATHSIG): a writer dies with the server, as its thread did
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+PR_SET_PDEATHSIG = 1
+ERROR_MAX = 4096                     # bytes of a child's error kept
+
+
+class Writer:
+    """A snapshot written by a child process.
+
+    ``Writer.start`` forks: the child takes ``engine``'s state as it was at
+    the fork, saves it (``save``), prunes to the newest ``keep`` (0: none
+    pruned), reports any error on a pipe and exits; the caller goes on with
+    the engine at once. ``poll`` reaps the child when it is done, without
+    waiting; ``wait`` waits for it. Either then sets ``error``: None when
+    the snapshot is in place, else why not. The child ignores SIGINT (a
+    terminal's Ctrl-C reaches the whole process group: the write finishes
+    while the server stops) and dies with the process that started it.
+    """
+
+    def __init__(self, pid: int, fd: int, seq: int) -> None:
+        self.pid = pid
+        self.seq = seq
+        self.error: str | None = None
+        self.done = False
+        self._fd = fd                # the pipe's read end: the child's error text
+
+    @classmethod
+    def start(cls, directory: str | os.PathLike, seq: int, engine: Engine,
+              audit_offset: int = 0, *, keep: int = 0, sync: bool = True,
+              last_in: list[int] | None = None) -> Writer:
+        directory = os.fspath(directory)
+        parent = os.getpid()
+        read_end, write_end = os.pipe()
+        for stream in (sys.stdout, sys.stderr):     # nothing buffered is written twice
+            if stream is not None:
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:                                # the child: never returns
+            code = 1
+            try:
+                os.close(read_end)
+                _detach(parent)
+                save(directory, Snapshot.of(seq, engine.config, engine.state(), audit_offset,
+                                            last_in), sync=sync)
+                if keep:
+                    prune(directory, keep)
+                code = 0
+            except BaseException as exc:           # noqa: BLE001 - reported, then gone
+                os.write(write_end, (f"{type(exc).__name__}: {exc}").encode()[:ERROR_MAX])
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        return cls(pid, read_end, seq)
+
+    def poll(self) -> bool:
+        """True when the child is done (reaped now or before)."""
+        if not self.done:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._reaped(status)
+        return self.done
+
+    def wait(self) -> str | None:
+        """Wait for the child; its ``error``."""
+        if not self.done:
+            self._reaped(os.waitpid(self.pid, 0)[1])
+        return self.error
+
+    def _reaped(self, status: int) -> None:
+        self.done = True
+        text = os.read(self._fd, ERROR_MAX).decode(errors="replace")
+        os.close(self._fd)
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            self.error = f"the writer was killed by signal {-code}"
+        elif code:
+            self.error = text or f"the writer exited with status {code}"
+
+
+def _detach(parent: int) -> None:
+    """A writer's first steps: its signals its own (the server's handlers
+    and wakeup fd are the server's), and its life bound to the parent's."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:                      # the parent died before prctl
+        os._exit(1)
+    os.nice(19)
 
 
 def dumps(snap: Snapshot) -> bytes:

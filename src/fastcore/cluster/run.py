@@ -36,8 +36,10 @@ def engine_command(partition: int, node: str, servers, config_path: str | None) 
 async def run_engine(config, partition: int, node: str, servers=None) -> int:
     """One partition's engine until SIGINT or SIGTERM (0), or until it fails (1)."""
     from fastcore.cluster.node import Partition
+    from fastcore.server.app import settle
     part = Partition(config, partition, node, servers=servers)
     await part.start()
+    settle()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -108,7 +110,7 @@ class Engines:
 def main_cluster(config_path: str | None, store: str | None = None) -> int:
     """``fastcore cluster``: NATS, the engines and the gateway until a signal."""
     from fastcore.cluster.gateway import Gateway
-    from fastcore.server.app import install_uvloop
+    from fastcore.server.app import install_uvloop, settle
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = _config.load(config_path)
     over: dict = {"cluster": {"enabled": True}}
@@ -137,6 +139,7 @@ def main_cluster(config_path: str | None, store: str | None = None) -> int:
         engines.start_all()
         watcher = asyncio.create_task(engines.watch())
         await gateway.start()
+        settle()
         log.info("%-10s %s", "cluster", f"{len(cfg.partitions)} partitions, engines "
                  f"{', '.join(engines.commands)} (logs in {engines.log_dir})")
         await stop.wait()

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -104,8 +105,19 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        settle()
         await stop.wait()
         await self.stop()
+
+
+def settle() -> None:
+    """Once a server process has started: what it made so far (modules,
+    the configuration, recovery's leftovers) is moved out of the cyclic
+    garbage collector's way (``gc.freeze``). A full collection then walks only
+    what came after: the ~30k objects numpy, msgspec and asyncio bring took
+    it 10-25 ms a time on a 2-core VM, a pause in the middle of the flow."""
+    gc.collect()
+    gc.freeze()
 
 
 def install_uvloop() -> bool:

@@ -139,9 +139,10 @@ cdef class Acceptor:
     cdef readonly object audit_file       # the audit trail's file (appended once per batch), None
 
     cdef readonly Journal journal         # the write-ahead journal, None when disabled
-    cdef readonly int64_t snapshot_seq    # the journal record the latest snapshot includes
+    cdef readonly int64_t snapshot_seq    # the journal record the latest snapshot written includes
+    cdef int64_t snapshot_tried           # ... the latest one started (written or not)
     cdef int64_t snapshot_every           # journal.snapshot_every; 0 without a journal
-    cdef object snapshot_thread           # the thread writing a snapshot, None
+    cdef object snapshot_writer           # the snapshot.Writer at work, or None
     cdef readonly Ingress ingress         # a cluster's gateway: where application messages go
                                           # (the partitions' engines work them); None
     cdef readonly int64_t relayed         # a gateway: the output entries it relayed (the

@@ -51,7 +51,6 @@ from fastcore.server.store cimport FileStore
 
 import asyncio
 import os
-import threading
 import time
 
 from fastcore import config as _config
@@ -828,7 +827,7 @@ cdef class Acceptor:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             self.audit_file = open_append(path)
         self.journal = None
-        self.snapshot_thread = None
+        self.snapshot_writer = None
         start = self.open_journal(engine) if self.config.journal.enabled and not cluster \
             else None
         if start is None:
@@ -894,7 +893,7 @@ cdef class Acceptor:
             _snapshot.save(path, start, sync=self.journal.fsync != SYNC_NONE)
         else:
             self.engine = start.engine()
-        self.snapshot_seq = start.seq
+        self.snapshot_seq = self.snapshot_tried = start.seq
         self.snapshot_every = cfg.snapshot_every
         return start
 
@@ -951,33 +950,40 @@ cdef class Acceptor:
                                 now, data)
 
     def snapshot(self, bint wait=False):
-        """A snapshot of the engine as it is now, written by a thread (with
-        ``wait``, by this one); the snapshots and journal files no longer
-        needed go. Skipped while the previous one is being written, unless
-        ``wait``."""
+        """A snapshot of the engine as it is now, written by a child process
+        (``snapshot.Writer``; with ``wait``, waited for); the snapshots and
+        journal files no longer needed go. Skipped while the previous one is
+        being written, unless ``wait``."""
         if self.journal is None:
             return
-        if self.snapshot_thread is not None and self.snapshot_thread.is_alive():
-            if not wait:
+        if self.snapshot_writer is not None:
+            if not wait and not self.reap_snapshot():
                 return
-            self.snapshot_thread.join()
-        keep, sync = self.config.journal.keep_snapshots, self.journal.fsync != SYNC_NONE
-        seq, path, config = self.journal.seq, self.journal.directory, self.engine.config
-        state, audit_offset = self.engine.state(), self.audit_size()
-        self.snapshot_seq = seq
-
-        def write():
-            try:
-                _snapshot.save(path, _snapshot.Snapshot.of(seq, config, state, audit_offset),
-                               sync=sync)
-                _snapshot.prune(path, keep)
-            except OSError as exc:
-                self.log("journal", path, f"snapshot {seq} not written: {exc}")
+            self.reap_snapshot(True)
+        self.snapshot_tried = self.journal.seq
+        self.snapshot_writer = _snapshot.Writer.start(
+            self.journal.directory, self.journal.seq, self.engine, self.audit_size(),
+            keep=self.config.journal.keep_snapshots, sync=self.journal.fsync != SYNC_NONE)
         if wait:
-            write()
-        else:
-            self.snapshot_thread = threading.Thread(target=write, name="snapshot", daemon=True)
-            self.snapshot_thread.start()
+            self.reap_snapshot(True)
+
+    def reap_snapshot(self, bint wait=False):
+        """True when no snapshot is being written (any that was is reaped,
+        and its failure logged); with ``wait``, after waiting for it."""
+        writer = self.snapshot_writer
+        if writer is None:
+            return True
+        if wait:
+            writer.wait()
+        elif not writer.poll():
+            return False
+        self.snapshot_writer = None
+        if writer.error is None:
+            self.snapshot_seq = writer.seq
+        else:                           # tried again after snapshot_every more, or at close
+            self.log("journal", self.journal.directory,
+                     f"snapshot {writer.seq} not written: {writer.error}")
+        return True
 
     def set_engine(self, Engine engine):
         """Work with ``engine`` from now on (an operator's reset, a start):
@@ -1135,7 +1141,7 @@ cdef class Acceptor:
         self.closing_list.clear()
         if self.ingress is not None:
             self.ingress.flush()
-        if self.snapshot_every and seq - self.snapshot_seq >= self.snapshot_every:
+        if self.snapshot_every and seq - self.snapshot_tried >= self.snapshot_every:
             self.snapshot()
 
     def tick(self, nanos_t now):
@@ -1180,6 +1186,7 @@ cdef class Acceptor:
                 s.put(s.enc.test_request(s.next_seq(), now, f"TEST{s.test_count}"))
             elif now - s.last_out >= hb:
                 s.put(s.enc.heartbeat(s.next_seq(), now))
+        self.reap_snapshot()
         self.flush(now)
 
     def shutdown(self, nanos_t now, text="server shutting down"):
@@ -1203,10 +1210,9 @@ cdef class Acceptor:
         cdef Session s
         if self.journal is not None:
             self.journal.commit()
+            self.reap_snapshot(True)
             if self.journal.seq != self.snapshot_seq:
                 self.snapshot(wait=True)
-            elif self.snapshot_thread is not None:
-                self.snapshot_thread.join()
         for s in self.sessions.values():
             s.store.close()
         if self.audit_file is not None:
