@@ -680,7 +680,7 @@ def test_orders_is_a_zero_copy_view():
 
 
 def test_orders_view_survives_growth():
-    h = Harness()
+    h = Harness({"engine": {"reserve_orders": 16}})           # grows 8 times
     h.one("D", nos("FIRST", qty="10"))
     early = h.engine.orders()
     for i in range(3000):
@@ -695,6 +695,32 @@ def test_orders_view_survives_growth():
     assert sum(late["order_qty"][1:]) == sum((i % 7 + 1) * QTY for i in range(3000))
     del late
     assert int(early["order_qty"].sum()) == 10 * QTY
+
+
+def test_the_reserve_sizes_the_tables_and_leaves_no_trace_in_the_state():
+    """Past a small reserve every table grows, within a large one none does:
+    the same inputs give the same reports and the same state, whose snapshot
+    either engine takes back and goes on from alike."""
+    small, large = Harness({"engine": {"reserve_orders": 16}}), Harness()
+    for h in (small, large):
+        for i in range(300):                             # orders, fills, cancels, replaces
+            h.send("D", nos(f"B{i}", qty="5", px=str(4000 + i % 9)))
+            h.send("D", nos(f"S{i}", side="2", qty="2", px=str(4000 + i % 7)), who="ET3")
+            if i % 3 == 0:
+                h.send("F", cancel(f"X{i}", f"B{i}", qty="5"))
+            elif i % 3 == 1:
+                h.send("G", replace(f"R{i}", f"B{i}", qty="7", px="3999"))
+    assert small.wire == large.wire and len(large.engine.table) == 600
+    assert sum(b"\x01150=F\x01" in m for _, m in large.wire) > 300      # fills
+    assert small.engine.state_hash() == large.engine.state_hash()
+    into_large, into_small = Engine(large.engine.config), Engine(small.engine.config)
+    into_large.restore(small.engine.state())
+    into_small.restore(large.engine.state())
+    follow = [large.raw("D", nos(f"N{i}", side="2", qty="1", px="3999"), who="ET3")
+              for i in range(40)]
+    assert [into_large.submit(m, "ET3", T0) for m in follow] == \
+        [into_small.submit(m, "ET3", T0) for m in follow]
+    assert into_large.state_hash() == into_small.state_hash()
 
 
 # ---- the trading day --------------------------------------------------------------------

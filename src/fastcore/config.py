@@ -32,6 +32,11 @@ class EngineConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     exec_id_prefix: str = ""
     order_id_offset: Annotated[int, msgspec.Meta(ge=0, le=1 << 62)] = 0   # OrderIDs from it + 1
     timestamp_precision: Literal[0, 3, 6, 9] = 3
+    # orders the engine has room for from its start: the order table, its
+    # ClOrdID index, the routes and the fills are sized for them, so no
+    # doubling (a copy of everything so far: 15 ms at 65k orders) stalls
+    # the flow before then. Memory is taken as it is used.
+    reserve_orders: Annotated[int, msgspec.Meta(ge=16, le=1 << 30)] = 1 << 20
 
 
 class Gateway(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -35,7 +35,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, realloc, free
 from libc.string cimport memcpy, memset
 
-from fastcore._memory cimport dump, load
+from fastcore._memory cimport dump, load, zgrow
 from fastcore._types cimport price_t, qty_t, nanos_t, PX_DIGITS, QTY_DIGITS
 cimport fastcore.book as bk
 from fastcore.book cimport Book, event_t, level_t, node_t, top_t
@@ -191,7 +191,11 @@ cdef class Engine:
         self.config = _config.load(config)
         eng = self.config.engine
         self.auto = self.config.mode == "auto"
-        self.table = OrderTable(1024)
+        self.table = OrderTable(eng.reserve_orders)
+        self.routes = <route_t*>calloc(eng.reserve_orders, sizeof(route_t))
+        if self.routes == NULL:
+            raise MemoryError()
+        self.cap_routes = eng.reserve_orders
         self.table.next_order_id = self.config.engine.order_id_offset
         self.sessions = tuple(u.name for u in self.config.users)
         self.session_index = {name: i for i, name in enumerate(self.sessions)}
@@ -1166,11 +1170,11 @@ cdef class Engine:
         cdef route_t* p
         cdef route_t* rt
         if slot >= self.cap_routes:
-            cap = max(slot + 1, 2 * self.cap_routes, 1024)
-            p = <route_t*>realloc(self.routes, cap * sizeof(route_t))
+            cap = max(slot + 1, 2 * self.cap_routes)
+            p = <route_t*>zgrow(self.routes, self.cap_routes * sizeof(route_t),
+                                cap * sizeof(route_t))
             if p == NULL:
                 raise MemoryError()
-            memset(p + self.cap_routes, 0, (cap - self.cap_routes) * sizeof(route_t))
             self.routes, self.cap_routes = p, cap
         rt = &self.routes[slot]
         memset(rt, 0, sizeof(route_t))
@@ -1910,7 +1914,7 @@ cdef class Engine:
         configuration, before any input. ValueError when the state does not
         fit (another configuration, or a build with other C layouts)."""
         cdef uint32_t nroutes = len(state["routes"]) // sizeof(route_t)
-        cdef uint32_t cap = max(nroutes, 1024)
+        cdef uint32_t cap = max(nroutes, self.cap_routes)
         cdef route_t* routes
         if tuple(state["layout"]) != _LAYOUT:
             raise ValueError(f"made by a build with other C layouts ({tuple(state['layout'])}, "

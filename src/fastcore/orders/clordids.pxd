@@ -34,6 +34,7 @@ cdef class ClOrdIDIndex:
                       uint32_t order, uint8_t kind, uint32_t chain) noexcept nogil
     cdef void release(self, uint32_t chain) noexcept nogil
     cdef int _grow(self) noexcept nogil
+    cdef void _index(self) noexcept nogil
     cdef uint32_t* compact(self) noexcept nogil
 
     cdef inline const char* text(self, uint32_t key) noexcept nogil:

@@ -9,7 +9,7 @@ the trading day, when it releases the orders of the day before).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free, calloc
-from libc.string cimport memcpy, memcmp
+from libc.string cimport memcpy, memcmp, memset
 
 from fastcore._memory cimport dump, load, zgrow
 
@@ -50,25 +50,28 @@ cdef class ClOrdIDIndex:
         return self.nkeys - self.dead
 
     def state(self):
-        """The index as plain values, for a snapshot (``restore`` reads it)."""
-        return {"nkeys": self.nkeys, "dead": self.dead, "mask": self.mask,
+        """The index as plain values, for a snapshot (``restore`` reads it; the
+        hash table is not in it: it is rebuilt from the keys)."""
+        return {"nkeys": self.nkeys, "dead": self.dead,
                 "keys": dump(self.keys + 1, self.nkeys * sizeof(key_t)),
-                "table": dump(self.table, (self.mask + 1) * sizeof(uint32_t)),
                 "arena": dump(self.arena, self.used)}
 
     def restore(self, dict state):
-        """Become the index ``state`` describes (ValueError when it does not fit)."""
-        cdef uint32_t nkeys = state["nkeys"], mask = state["mask"]
+        """Become the index ``state`` describes, with at least the room this
+        one has (ValueError when it does not fit)."""
+        cdef uint32_t nkeys = state["nkeys"], size = self.mask + 1, k
         cdef bytes arena_bytes = state["arena"]
-        cdef size_t used = len(arena_bytes)
+        cdef size_t used = len(arena_bytes), cap_arena = max(2 * used + 16, self.cap_arena)
         cdef key_t* keys
         cdef uint32_t* table
         cdef char* arena
-        if mask < 15 or mask & (mask + 1) or nkeys > (mask + 1) // 2 or state["dead"] > nkeys:
-            raise ValueError(f"a ClOrdID index of {nkeys} keys in {mask + 1} slots")
-        keys = <key_t*>calloc((mask + 1) // 2 + 1, sizeof(key_t))
-        table = <uint32_t*>calloc(mask + 1, sizeof(uint32_t))
-        arena = <char*>malloc(2 * used + 16)
+        if state["dead"] > nkeys or nkeys > (1u << 30):
+            raise ValueError(f"a ClOrdID index of {nkeys} keys, {state['dead']} of them dead")
+        while size < 2 * nkeys:
+            size <<= 1
+        keys = <key_t*>calloc(size // 2 + 1, sizeof(key_t))
+        table = <uint32_t*>calloc(size, sizeof(uint32_t))
+        arena = <char*>malloc(cap_arena)
         if keys == NULL or table == NULL or arena == NULL:
             free(keys)
             free(table)
@@ -76,7 +79,9 @@ cdef class ClOrdIDIndex:
             raise MemoryError()
         try:
             load(keys + 1, state["keys"], nkeys * sizeof(key_t), "ClOrdID keys")
-            load(table, state["table"], (mask + 1) * sizeof(uint32_t), "ClOrdID table")
+            for k in range(1, nkeys + 1):
+                if <size_t>keys[k].off + keys[k].len > used:
+                    raise ValueError(f"ClOrdID key {k} lies outside its {used} bytes")
         except ValueError:
             free(keys)
             free(table)
@@ -87,9 +92,19 @@ cdef class ClOrdIDIndex:
         free(self.table)
         free(self.arena)
         self.keys, self.table, self.arena = keys, table, arena
-        self.nkeys, self.dead, self.mask = nkeys, state["dead"], mask
-        self.cap_keys = (mask + 1) // 2
-        self.used, self.cap_arena = used, 2 * used + 16
+        self.nkeys, self.dead, self.mask = nkeys, state["dead"], size - 1
+        self.cap_keys = size // 2
+        self.used, self.cap_arena = used, cap_arena
+        self._index()
+
+    cdef void _index(self) noexcept nogil:
+        """Every key into the (empty) hash table, in the order they came."""
+        cdef uint32_t k, i
+        for k in range(1, self.nkeys + 1):
+            i = <uint32_t>self.keys[k].hash & self.mask
+            while self.table[i] != NO_KEY:
+                i = (i + 1) & self.mask
+            self.table[i] = k
 
     cdef uint32_t find(self, uint16_t session, const char* p, uint32_t n) noexcept nogil:
         """The key for ``p[:n]`` in ``session``, NO_KEY when there is none."""
@@ -107,7 +122,7 @@ cdef class ClOrdIDIndex:
             i = (i + 1) & self.mask
 
     cdef int _grow(self) noexcept nogil:
-        cdef uint32_t size = 2 * (self.mask + 1), k, i
+        cdef uint32_t size = 2 * (self.mask + 1)
         cdef uint32_t* table = <uint32_t*>calloc(size, sizeof(uint32_t))
         cdef key_t* keys = <key_t*>zgrow(self.keys, (self.cap_keys + 1) * sizeof(key_t),
                                          (size // 2 + 1) * sizeof(key_t))
@@ -121,11 +136,7 @@ cdef class ClOrdIDIndex:
         free(self.table)
         self.table = table
         self.mask = size - 1
-        for k in range(1, self.nkeys + 1):
-            i = <uint32_t>keys[k].hash & self.mask
-            while table[i] != NO_KEY:
-                i = (i + 1) & self.mask
-            table[i] = k
+        self._index()
         return 0
 
     cdef uint32_t add(self, uint16_t session, const char* p, uint32_t n,
@@ -183,7 +194,7 @@ cdef class ClOrdIDIndex:
         """
         cdef uint32_t* remap = <uint32_t*>calloc(self.nkeys + 1, sizeof(uint32_t))
         cdef char* arena = <char*>malloc(self.cap_arena)
-        cdef uint32_t k, n = 0, i
+        cdef uint32_t k, n = 0
         cdef size_t used = 0
         cdef key_t* e
         if remap == NULL or arena == NULL:
@@ -207,11 +218,6 @@ cdef class ClOrdIDIndex:
         self.used = used
         self.nkeys = n
         self.dead = 0
-        for i in range(self.mask + 1):
-            self.table[i] = NO_KEY
-        for k in range(1, n + 1):
-            i = <uint32_t>self.keys[k].hash & self.mask
-            while self.table[i] != NO_KEY:
-                i = (i + 1) & self.mask
-            self.table[i] = k
+        memset(self.table, 0, (self.mask + 1) * sizeof(uint32_t))
+        self._index()
         return remap

@@ -129,10 +129,9 @@ cdef class _Block:
     cdef Py_ssize_t size
 
     def __cinit__(self, Py_ssize_t size):
-        self.data = <char*>malloc(size)
-        if self.data == NULL:
+        self.data = <char*>calloc(1, size)        # a large one: the OS's zero pages, taken
+        if self.data == NULL:                     # as they are first written
             raise MemoryError()
-        memset(self.data, 0, size)
         self.size = size
 
     def __dealloc__(self):
@@ -169,7 +168,8 @@ cdef inline bint _gt(char tif) noexcept nogil:
 
 
 cdef class OrderTable:
-    """The order state table. ``capacity`` is a starting size: every array grows."""
+    """The order state table. ``capacity`` is a starting size (the orders, their
+    ClOrdIDs and fills): every array grows past it."""
 
     def __cinit__(self, uint32_t capacity=1024):
         capacity = max(capacity, 16)
@@ -180,7 +180,7 @@ cdef class OrderTable:
         self.cap_reqs = 64
         self.reqs = <request_t*>calloc(self.cap_reqs, sizeof(request_t))
         self.free_req = NONE
-        self.cap_fills = 256
+        self.cap_fills = max(capacity, 256)
         self.fills = <fill_t*>calloc(self.cap_fills, sizeof(fill_t))
         self.cap_reports = 64
         self.reports = <report_t*>malloc(self.cap_reports * sizeof(report_t))
@@ -251,9 +251,10 @@ cdef class OrderTable:
         cdef uint32_t top = len(state["orders"]) // sizeof(order_t)
         cdef uint32_t nreqs = len(state["requests"]) // sizeof(request_t)
         cdef uint32_t nfills = len(state["fills"]) // sizeof(fill_t)
-        cdef _Block block = _Block(max(top, 16) * sizeof(order_t))
+        cdef uint32_t cap = max(top, self.cap), cap_fills = max(nfills, self.cap_fills)
+        cdef _Block block = _Block(cap * sizeof(order_t))
         cdef void* reqs = calloc(max(nreqs, 64), sizeof(request_t))
-        cdef void* fills = calloc(max(nfills, 256), sizeof(fill_t))
+        cdef void* fills = calloc(cap_fills, sizeof(fill_t))
         if reqs == NULL or fills == NULL:
             free(reqs)
             free(fills)
@@ -269,9 +270,9 @@ cdef class OrderTable:
             raise
         free(self.reqs)
         free(self.fills)
-        self.block, self.orders, self.cap, self.top = block, <order_t*>block.data, max(top, 16), top
+        self.block, self.orders, self.cap, self.top = block, <order_t*>block.data, cap, top
         self.reqs, self.cap_reqs, self.top_reqs = <request_t*>reqs, max(nreqs, 64), nreqs
-        self.fills, self.cap_fills, self.nfills = <fill_t*>fills, max(nfills, 256), nfills
+        self.fills, self.cap_fills, self.nfills = <fill_t*>fills, cap_fills, nfills
         self.free_head, self.live = state["free_head"], state["live"]
         self.free_req = state["free_request"]
         self.next_order_id, self.next_exec_id = state["next_order_id"], state["next_exec_id"]
