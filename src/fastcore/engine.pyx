@@ -32,7 +32,7 @@ epoch, UTC) and is the SendingTime and TransactTime of what goes out.
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
-from libc.stdlib cimport calloc, realloc, free
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
 from fastcore._memory cimport dump, load, zgrow

@@ -136,7 +136,7 @@ class Writer:
     """A snapshot written by a child process.
 
     ``Writer.start`` forks: the child takes ``engine``'s state as it was at
-    the fork, saves it (``save``), prunes to the newest ``keep`` (0: none
+    the fork, writes it (``write``), prunes to the newest ``keep`` (0: none
     pruned), reports any error on a pipe and exits; the caller goes on with
     the engine at once. ``poll`` reaps the child when it is done, without
     waiting; ``wait`` waits for it. Either then sets ``error``: None when
@@ -154,9 +154,7 @@ class Writer:
 
     @classmethod
     def start(cls, directory: str | os.PathLike, seq: int, engine: Engine,
-              audit_offset: int = 0, *, keep: int = 0, sync: bool = True,
-              last_in: list[int] | None = None) -> Writer:
-        directory = os.fspath(directory)
+              audit_offset: int = 0, *, keep: int = 0, sync: bool = True) -> Writer:
         parent = os.getpid()
         read_end, write_end = os.pipe()
         for stream in (sys.stdout, sys.stderr):     # nothing buffered is written twice
@@ -168,8 +166,7 @@ class Writer:
             try:
                 os.close(read_end)
                 _detach(parent)
-                save(directory, Snapshot.of(seq, engine.config, engine.state(), audit_offset,
-                                            last_in), sync=sync)
+                write(directory, seq, engine, audit_offset, sync=sync)
                 if keep:
                     prune(directory, keep)
                 code = 0

@@ -954,12 +954,8 @@ cdef class Acceptor:
         (``snapshot.Writer``; with ``wait``, waited for); the snapshots and
         journal files no longer needed go. Skipped while the previous one is
         being written, unless ``wait``."""
-        if self.journal is None:
+        if self.journal is None or not self.reap_snapshot(wait):
             return
-        if self.snapshot_writer is not None:
-            if not wait and not self.reap_snapshot():
-                return
-            self.reap_snapshot(True)
         self.snapshot_tried = self.journal.seq
         self.snapshot_writer = _snapshot.Writer.start(
             self.journal.directory, self.journal.seq, self.engine, self.audit_size(),
