@@ -125,20 +125,28 @@ def record(benchmark, result, check_all=True):
         assert result.missing == 0 and not result.lost, (result.missing, result.lost)
 
 
+def one_outstanding(server):
+    """One session, one order at a time, against ``server``, after a warm-up."""
+    run_flood(server.port, sessions=["PM1"], count=ONE_COUNT // 5, window=1)
+    return run_flood(server.port, sessions=["PM1"], count=ONE_COUNT, window=1)
+
+
 def test_server_one_outstanding_fastcore(benchmark, fastcore_server):
-    run_flood(fastcore_server.port, sessions=["PM1"], count=ONE_COUNT // 5, window=1)   # warm-up
-    record(benchmark, run_flood(fastcore_server.port, sessions=["PM1"], count=ONE_COUNT,
-                                window=1))
+    record(benchmark, one_outstanding(fastcore_server))
 
 
 def test_server_one_outstanding_echo(benchmark, echo_server):
-    run_flood(echo_server.port, sessions=["PM1"], count=ONE_COUNT // 5, window=1)
-    record(benchmark, run_flood(echo_server.port, sessions=["PM1"], count=ONE_COUNT, window=1))
+    record(benchmark, one_outstanding(echo_server))
+
+
+def pipelined(server):
+    """The pipelined load against ``server``, after a warm-up a fifth its size."""
+    run_flood(server.port, sessions=SESSIONS, count=PIPE_COUNT // 5, window=64)
+    return run_flood(server.port, sessions=SESSIONS, count=PIPE_COUNT, window=64)
 
 
 def test_server_pipelined_fastcore(benchmark, fastcore_server):
-    run_flood(fastcore_server.port, sessions=SESSIONS, count=PIPE_COUNT // 5, window=64)
-    result = run_flood(fastcore_server.port, sessions=SESSIONS, count=PIPE_COUNT, window=64)
+    result = pipelined(fastcore_server)
     record(benchmark, result)
     fastcore_server.peak = result.throughput
 
@@ -149,20 +157,15 @@ def test_server_pipelined_quickfix(benchmark, quickfix_server):
 
 
 def test_server_pipelined_echo(benchmark, echo_server):
-    run_flood(echo_server.port, sessions=SESSIONS, count=PIPE_COUNT // 5, window=64)
-    record(benchmark, run_flood(echo_server.port, sessions=SESSIONS, count=PIPE_COUNT,
-                                window=64))
+    record(benchmark, pipelined(echo_server))
 
 
 def half_peak(server, fastcore_server, benchmark):
     """The open loop at half fastcore's pipelined peak (measured first when
     this runs alone), against ``server``."""
-    peak = getattr(fastcore_server, "peak", None)
-    if peak is None:
-        peak = run_flood(fastcore_server.port, sessions=SESSIONS, count=PIPE_COUNT,
-                         window=64).throughput
-        fastcore_server.peak = peak
-    rate = peak / 2
+    if getattr(fastcore_server, "peak", None) is None:
+        fastcore_server.peak = pipelined(fastcore_server).throughput
+    rate = fastcore_server.peak / 2
     count = min(HALF_COUNT, int(rate * 5))
     record(benchmark, run_flood(server.port, sessions=SESSIONS, count=count, rate=rate))
     benchmark.extra_info["rate"] = round(rate)
